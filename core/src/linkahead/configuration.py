@@ -1,0 +1,294 @@
+"""Finding, reading, merging and checking the connection configuration.
+
+Priority, lowest to highest: option defaults, the ``[Connection]`` section of the first
+``pylinkahead.ini`` found (see :func:`config_file_candidates`), the keyword arguments of
+:func:`~linkahead.configure_connection`. For ``https_proxy``/``http_proxy`` the environment
+variables ``HTTPS_PROXY``/``HTTP_PROXY`` fill in when neither the file nor the arguments set them.
+
+Other sections of the file (``[Container]``, ``[Misc]``, ...) belong to other tools and are ignored.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigurationError
+from .options import CORE_OPTIONS, Option
+
+__all__ = [
+    "ConnectionConfig",
+    "RawSettings",
+    "config_file_candidates",
+    "find_config_file",
+    "read_connection_section",
+    "collect",
+    "validate",
+]
+
+SECTION = "Connection"
+ENV_INI = "PYLINKAHEADINI"
+DEFAULT = "default"
+ARGUMENT = "argument"
+
+# Keyword arguments that are not ini options: they configure the process, not the server.
+KWARG_ONLY = frozenset({"implementation"})
+
+
+def config_file_candidates() -> list[Path]:
+    """The places searched for ``pylinkahead.ini``, in order (the legacy client's order).
+
+    ``$PYLINKAHEADINI`` is not included; :func:`find_config_file` handles it first.
+    """
+    home = Path.home()
+    candidates = [Path("pylinkahead.ini"), Path(".pylinkahead.ini")]
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        candidates.append(Path(xdg) / "linkahead" / "pylinkahead.ini")
+    candidates.append(home / ".config" / "linkahead" / "pylinkahead.ini")
+    candidates.append(home / ".pylinkahead.ini")
+    return candidates
+
+
+def find_config_file() -> Path | None:
+    """Return the configuration file to read, or ``None`` when there is none.
+
+    :raises ConfigurationError: ``$PYLINKAHEADINI`` names a file that does not exist.
+    """
+    named = os.environ.get(ENV_INI)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"{ENV_INI} names the configuration file {str(path)!r}, which does not exist. "
+                f"Create it, or unset {ENV_INI} to use the usual locations."
+            )
+        return path
+    for candidate in config_file_candidates():
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_connection_section(path: Path) -> dict[str, str]:
+    """Read the ``[Connection]`` section of ``path``; other sections are ignored.
+
+    :raises ConfigurationError: the file cannot be read or is not valid INI; the message names the file.
+    """
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle, source=str(path))
+    except configparser.Error as error:
+        raise ConfigurationError(
+            f"The configuration file {str(path)!r} is not valid INI: {_one_line(error)}. "
+            "Write it as a [Connection] section of 'key = value' lines."
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"Cannot read the configuration file {str(path)!r}: {error}") from None
+    if not parser.has_section(SECTION):
+        return {}
+    return {key: value for key, value in parser.items(SECTION, raw=True)}
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+@dataclass
+class RawSettings:
+    """The unconverted values and where each came from, before the password method is known."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+
+    @property
+    def method(self) -> Any:
+        return self.values.get("password_method", "plain")
+
+
+def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
+    """Merge defaults, the configuration file and ``kwargs``, keeping each value's origin."""
+    settings = RawSettings()
+    for option in CORE_OPTIONS:
+        if option.default is not None:
+            settings.values[option.name] = option.default
+            settings.origins[option.name] = DEFAULT
+    ini: dict[str, str] = {}
+    if read_file:
+        settings.file = find_config_file()
+        if settings.file is not None:
+            ini = read_connection_section(settings.file)
+    file_origin = f"file {settings.file}"
+    for key, value in ini.items():
+        settings.values[key] = value
+        settings.origins[key] = file_origin
+    for key, value in kwargs.items():
+        if key in KWARG_ONLY:
+            continue
+        settings.values[key] = value
+        settings.origins[key] = ARGUMENT
+
+    # An auth_token given at a level where the method was not chosen implies the token method.
+    token_origin = settings.origins.get("auth_token")
+    method_origin = settings.origins.get("password_method", DEFAULT)
+    if token_origin is not None and _rank(token_origin) > _rank(method_origin):
+        settings.values["password_method"] = "auth_token"
+        settings.origins["password_method"] = f"{token_origin} (implied by auth_token)"
+
+    for key, variable in (("https_proxy", "HTTPS_PROXY"), ("http_proxy", "HTTP_PROXY")):
+        if key not in settings.values:
+            found = os.environ.get(variable) or os.environ.get(variable.lower())
+            if found:
+                settings.values[key] = found
+                settings.origins[key] = f"environment {variable}"
+    return settings
+
+
+def _rank(origin: str) -> int:
+    if origin == ARGUMENT:
+        return 2
+    return 1 if origin.startswith("file ") else 0
+
+
+def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
+             tolerated_prefixes: Iterable[str] = ()) -> ConnectionConfig:
+    """Convert and check every value against ``options``.
+
+    :param options: the core options plus the selected plugin's declared options (a plugin may
+        repeat a core option to make it required).
+    :param tolerated_prefixes: keys starting with one of these (``"keyring_"``: options of
+        installed plugins that are not selected) are kept unchecked instead of being reported.
+    :raises ConfigurationError: an unknown key, a value that does not convert, a required option
+        missing. The message names the option, its origin, and the fix.
+    """
+    declared: dict[str, Option] = {}
+    for option in options:
+        previous = declared.get(option.name)
+        if previous is not None and not option.required:
+            continue
+        declared[option.name] = option
+    prefixes = tuple(tolerated_prefixes)
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, raw in settings.values.items():
+        origin = settings.origins.get(key, DEFAULT)
+        if key == "password_method":
+            values[key] = method_name
+            origins[key] = origin
+            continue
+        option = declared.get(key)
+        if option is None:
+            if key.startswith(prefixes):
+                values[key] = raw
+                origins[key] = origin
+                continue
+            raise ConfigurationError(_unknown_key_message(key, origin, declared))
+        if raw is None and origin == ARGUMENT:
+            values[key] = None  # an explicit None: "not set" (for proxies: "no proxy")
+        else:
+            try:
+                values[key] = option.parse(raw)
+            except ValueError as error:
+                shown = "" if option.secret else f" = {raw!r}"
+                raise ConfigurationError(
+                    f"Invalid {key}{shown} ({_where(origin)}): {error}."
+                ) from None
+        origins[key] = origin
+
+    for option in declared.values():
+        if option.name not in values:
+            values[option.name] = option.default
+            origins[option.name] = DEFAULT
+        if option.required and values[option.name] is None:
+            raise ConfigurationError(
+                f"The option {option.name!r} is required for password_method {method_name!r} but is not set. "
+                f"Pass {option.name}=... to configure_connection() or add '{option.name} = ...' to the "
+                f"[Connection] section of {_file_hint(settings.file)}."
+            )
+    return ConnectionConfig(values, origins, declared, settings.file)
+
+
+def _where(origin: str) -> str:
+    if origin == ARGUMENT:
+        return "keyword argument"
+    return f"from {origin}"
+
+
+def _file_hint(path: Path | None) -> str:
+    return repr(str(path)) if path is not None else "pylinkahead.ini"
+
+
+def _unknown_key_message(key: str, origin: str, declared: Mapping[str, Option]) -> str:
+    close = difflib.get_close_matches(key, list(declared), n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"Unknown option {key!r} ({_where(origin)}).{hint} "
+        f"Known options: {', '.join(sorted(declared))}."
+    )
+
+
+class ConnectionConfig(Mapping[str, Any]):
+    """The effective, read-only connection configuration handed to plugins.
+
+    Read it like a mapping: ``config["url"]``, ``config.get("username")``. Every declared option is
+    present (``None`` when unset). :meth:`origin` tells where a value came from. The ``repr``
+    shows secret options as ``***``.
+    """
+
+    __slots__ = ("_values", "_origins", "_options", "_file")
+
+    def __init__(self, values: Mapping[str, Any], origins: Mapping[str, str],
+                 options: Mapping[str, Option], file: Path | None = None) -> None:
+        self._values = dict(values)
+        self._origins = dict(origins)
+        self._options = dict(options)
+        self._file = file
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def file(self) -> Path | None:
+        """The configuration file that was read, if any."""
+        return self._file
+
+    @property
+    def options(self) -> Mapping[str, Option]:
+        """The declared options (core and plugin) by name."""
+        return dict(self._options)
+
+    def origin(self, key: str) -> str:
+        """Where ``key``'s value came from: ``default``, ``argument``, ``file <path>``, ``environment <VAR>``."""
+        return self._origins.get(key, DEFAULT)
+
+    def is_secret(self, key: str) -> bool:
+        """True for options whose value must never be shown."""
+        option = self._options.get(key)
+        return option is not None and option.secret
+
+    def shown(self, key: str) -> str:
+        """The value as it may be displayed: secrets as ``***``."""
+        value = self._values.get(key)
+        if value is not None and self.is_secret(key):
+            return "***"
+        return repr(value)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{key}={self.shown(key)}" for key in sorted(self._values))
+        return f"ConnectionConfig({body})"
+
+    __str__ = __repr__

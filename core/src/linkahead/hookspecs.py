@@ -1,0 +1,142 @@
+"""The hooks a password-method plugin implements.
+
+A plugin is a module (or any object) whose functions carry the :data:`linkahead.hookimpl`
+marker, published under the ``linkahead.auth`` entry-point group; the entry-point name is the
+``password_method`` value that selects it. Only the selected plugin is imported and registered,
+so every hook below is answered by exactly one plugin.
+
+The core owns the server: it logs in, keeps and renews the session cookie, repeats a request
+once after a 401, and serialises logins across threads. A plugin only says where credentials
+come from. Plugins never talk HTTP to the LinkAhead server.
+
+Implement only the hooks you need; each is optional except :func:`get_credentials`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .configuration import ConnectionConfig
+    from .credentials import Credentials
+    from .options import Option
+    from .testing import LinkAheadTestServer
+
+PROJECT_NAME = "linkahead"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+RefreshReason = Literal["rejected", "expired", "requested"]
+"""Why :func:`refresh` is called: see there."""
+
+
+@hookspec(firstresult=True)
+def get_credentials(config: ConnectionConfig) -> Credentials | None:  # type: ignore[empty-body]
+    """Return the credentials to authenticate with.
+
+    **When**: the first time the connection needs to authenticate, that is before the first
+    request after :func:`~linkahead.configure_connection` (lazily, not at configuration time).
+    It is called once per connection; the core keeps the result and uses it for every later
+    login, until :func:`refresh` replaces it.
+
+    **Arguments**: ``config`` is the effective, read-only connection configuration: defaults,
+    the ``[Connection]`` section of ``pylinkahead.ini`` and the keyword arguments merged, including
+    the options this plugin declared with :func:`declare_options`. Read it like a mapping
+    (``config["url"]``, ``config.get("username")``).
+
+    **Returns**: one of :class:`~linkahead.PasswordCredentials`, :class:`~linkahead.TokenCredentials`,
+    :class:`~linkahead.HeaderCredentials`, :class:`~linkahead.AnonymousCredentials`. ``None`` means
+    "this plugin has no credentials"; the core raises :class:`~linkahead.exceptions.LoginFailedError`.
+    Any other value is a plugin error reported with the plugin's name.
+
+    **Errors**: raise a :class:`~linkahead.exceptions.LinkAheadException` subclass with a clear
+    message (for example :class:`~linkahead.exceptions.ConfigurationError` for a missing option);
+    other exceptions are wrapped in :class:`~linkahead.exceptions.PluginError`. Never put the
+    secret into the message.
+
+    **Threads**: never called concurrently for one connection; the core holds its login lock.
+
+    ``firstresult``: the first non-``None`` answer wins (there is one plugin per connection).
+    """
+
+
+@hookspec(firstresult=True)
+def refresh(
+    config: ConnectionConfig, credentials: Credentials, reason: RefreshReason
+) -> Credentials | None:  # type: ignore[empty-body]
+    """Return fresh credentials because the current ones no longer work.
+
+    **When**, by ``reason``:
+
+    - ``"rejected"``: the server refused ``credentials``: the login answered 401, or a token or
+      header credential met a 401. (A 401 to an ordinary request with a session obtained from a
+      password login is *not* a rejection: the core simply logs in again with the same password.)
+    - ``"expired"``: ``credentials.expires_at`` (or the expiry of the token they carry) is about
+      to pass; the core asks before it passes so no request fails.
+    - ``"requested"``: a caller asked, e.g. ``get_connection().refresh_credentials()``.
+
+    **Arguments**: ``config`` as in :func:`get_credentials`; ``credentials`` are the ones that stopped
+    working; ``reason`` as above.
+
+    **Returns**: new credentials, which replace the old ones and are used at once (the request that
+    met the 401 is repeated once with them). ``None`` means "cannot refresh" -- the core then raises
+    :class:`~linkahead.exceptions.LoginFailedError` naming the method. Returning the same
+    credentials again after ``"rejected"`` is allowed but pointless; the core tries them once more
+    and then reports the login failure.
+
+    **Threads**: called at most once per failure, however many threads met it (single flight).
+
+    ``firstresult``: the first non-``None`` answer wins.
+    """
+
+
+@hookspec
+def declare_options() -> Sequence[Option]:  # type: ignore[empty-body]
+    """Declare this plugin's own configuration options.
+
+    **When**: when the connection is configured, before any credentials are asked for.
+
+    **Returns**: a sequence of :class:`~linkahead.options.Option`. The core then accepts these
+    keys in ``pylinkahead.ini`` and as keyword arguments, converts and checks their values, reports
+    a missing ``required`` option before any network call, hides ``secret`` ones as ``***``, and
+    lists them in ``linkahead-auth config`` and the docs. Names should start with the method name
+    (``keyring_service``) unless they are one of the legacy keys (``password``,
+    ``password_identifier``, ``auth_token``), which the core already knows; a plugin may list a
+    core option again to mark it ``required`` for this method.
+    """
+
+
+@hookspec
+def forget(config: ConnectionConfig) -> None:
+    """Forget what this plugin keeps for the connection, because the user logs out.
+
+    **When**: on :meth:`~linkahead.connection.connection._Connection.logout` with ``forget=True``
+    and on ``linkahead-auth logout``. Cached tokens should be dropped; stored passwords (a keyring
+    entry) may be removed when the plugin documents that it does so.
+
+    **Returns**: nothing. Every registered implementation is called.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any] | None:  # type: ignore[empty-body]
+    """Prepare a demonstration of this method against the embedded test server.
+
+    **When**: only by ``linkahead-auth demo`` (and ``./run demo``), which starts a
+    :class:`~linkahead.testing.LinkAheadTestServer` and logs in once with every installed method.
+
+    **Arguments**: ``server`` is the running embedded server (its ``users`` map names to passwords;
+    ``make_token()`` issues tokens); ``workdir`` is an empty temporary folder the plugin may fill
+    (a throw-away password store, a keyring file, a script).
+
+    **Returns**: keyword arguments for :func:`~linkahead.configure_connection` (``url`` and
+    ``password_method`` are filled in by the demo), or ``None`` when the method cannot be shown
+    without outside help (for example it needs a terminal); the demo then lists it as skipped.
+    Raise :class:`~linkahead.exceptions.LinkAheadException` with a reason to report a skip as well.
+    Set environment variables through ``os.environ`` only for the demo's own process.
+    """

@@ -1,0 +1,208 @@
+"""Option declarations: one value object per configuration key, with its converter.
+
+The core declares its own options in :data:`CORE_OPTIONS`; a plugin declares its own through the
+:func:`~linkahead.hookspecs.declare_options` hook. The same declarations drive validation, the
+``linkahead-auth config`` output and the configuration reference in the docs.
+
+A converter (``parse``) takes either the text from an ini file or a Python value from a keyword
+argument and returns the typed value, or raises :class:`ValueError` with a sentence saying what
+is accepted.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = [
+    "Option",
+    "CORE_OPTIONS",
+    "text",
+    "boolean",
+    "timeout",
+    "url",
+    "proxy_url",
+    "path",
+    "number",
+    "argv",
+]
+
+Parse = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration key.
+
+    :param name: the key in ``[Connection]`` and the keyword argument name.
+    :param help: one sentence for the docs and the CLI.
+    :param parse: converts ini text or a Python value; raises :class:`ValueError` when invalid.
+    :param default: the value when nobody sets the option.
+    :param required: the connection cannot work without it (checked before any network call).
+    :param secret: the value is shown as ``***`` everywhere.
+    """
+
+    name: str
+    help: str
+    parse: Parse = lambda value: value
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+
+
+_NULL_WORDS = frozenset({"none", "null", ""})
+
+
+def text(value: Any) -> str:
+    """Any non-empty text."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    """``true``/``false`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "yes", "on", "1"):
+            return True
+        if word in ("false", "no", "off", "0"):
+            return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def number(value: Any) -> float:
+    """A positive number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a positive number, got {value!r}")
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a positive number, got {value!r}") from None
+    if not result > 0 or result == float("inf"):
+        raise ValueError(f"expected a positive number, got {value!r}")
+    return result
+
+
+def timeout(value: Any) -> float | tuple[float, float] | None:
+    """Seconds as a number, a ``(connect, read)`` pair, or ``None``/``null`` for no time-out."""
+    hint = "expected a number of seconds, a (connect, read) pair such as (3, 30), or null"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.lower() in _NULL_WORDS:
+            return None
+        try:
+            value = ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(f"{hint}; got {stripped!r}") from None
+        if value is None:
+            return None
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"{hint}; got {value!r}")
+        try:
+            return (number(value[0]), number(value[1]))
+        except ValueError:
+            raise ValueError(f"{hint}; got {value!r}") from None
+    try:
+        return number(value)
+    except ValueError:
+        raise ValueError(f"{hint}; got {value!r}") from None
+
+
+def url(value: Any) -> str:
+    """An ``http://`` or ``https://`` URL with a host; a path is the server's root path."""
+    value = text(value).strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a valid URL: {error}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(
+            f"{value!r} has no http:// or https:// scheme; write it like https://{value.split('://')[-1]}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"{value!r} has no host name")
+    if parts.username or parts.password:
+        raise ValueError("the URL must not contain a user name or password; use the username option")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must not have a query (?...) or fragment (#...)")
+    return value
+
+
+def proxy_url(value: Any) -> str | None:
+    """A proxy URL (``http://``, ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``), or ``null`` for no proxy."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NULL_WORDS):
+        return None
+    value = text(value).strip()
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "socks4", "socks4a", "socks5", "socks5h"):
+        if parts.scheme.lower() == "https":
+            raise ValueError(
+                f"HTTPS proxies are not supported ({value!r}); use http:// -- TLS still runs end to end"
+            )
+        raise ValueError(
+            f"{value!r} is not a proxy URL; expected http://host:port, socks4://host:port or socks5://host:port"
+        )
+    if not parts.hostname:
+        raise ValueError(f"proxy URL {value!r} has no host name")
+    return value
+
+
+def path(value: Any) -> str:
+    """A file system path; ``~`` is expanded."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return os.path.expanduser(text(value))
+
+
+def argv(value: Any) -> list[str]:
+    """A command: a list of arguments, or a string split like a POSIX shell would (no shell runs)."""
+    if isinstance(value, str):
+        try:
+            result = shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot split the command {value!r}: {error}") from None
+    elif isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
+        result = list(value)
+    else:
+        raise ValueError("expected a command as a string or a list of strings")
+    if not result:
+        raise ValueError("the command is empty")
+    return result
+
+
+CORE_OPTIONS: tuple[Option, ...] = (
+    Option("url", "The server's base URL, e.g. https://linkahead.example.org:10443/ (a root path is allowed).", url, required=True),
+    Option("username", "The user name to log in with.", text),
+    Option(
+        "password_method",
+        "Where credentials come from: the name of an installed password method (plain, input, pass, "
+        "keyring, auth_token, unauthenticated, exec, ...).",
+        text,
+        default="plain",
+    ),
+    Option("password", "The password, for password_method plain.", text, secret=True),
+    Option("password_identifier", "The entry in the password store, for password_method pass.", text),
+    Option("auth_token", "A LinkAhead authentication token; implies password_method auth_token.", text, secret=True),
+    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none.", timeout, default=210.0),
+    Option("ssl_insecure", "Do not check the server's TLS certificate (dangerous; prints a warning).", boolean, default=False),
+    Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),
+    Option("ssl_version", "Accepted for compatibility with the legacy client and ignored: TLS versions are negotiated.", text),
+    Option("https_proxy", "Proxy for https URLs (http://, socks4://, socks5://); null means no proxy. Default: $HTTPS_PROXY.", proxy_url),
+    Option("http_proxy", "Proxy for http URLs (http://, socks4://, socks5://); null means no proxy. Default: $HTTP_PROXY.", proxy_url),
+    Option("debug", "Log the connection's activity at DEBUG level (secrets are never logged).", boolean, default=False),
+)
+"""The options every connection understands."""

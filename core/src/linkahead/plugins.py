@@ -1,0 +1,196 @@
+"""Finding and loading password-method plugins (entry-point group ``linkahead.auth``).
+
+Discovery reads entry-point metadata only; the selected plugin is the only one imported. A plugin
+may also be given directly as an object (a module or instance with hook implementations).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as metadata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .credentials import CREDENTIAL_TYPES, Credentials
+from .exceptions import LinkAheadException, PasswordMethodNotFoundError, PluginError
+from .options import Option
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "STANDARD_METHODS",
+    "Method",
+    "installed_methods",
+    "distribution_for",
+    "load_method",
+]
+
+ENTRY_POINT_GROUP = "linkahead.auth"
+STANDARD_METHODS = ("plain", "input", "pass", "keyring", "auth_token", "unauthenticated", "exec")
+
+T = TypeVar("T")
+
+
+def installed_methods() -> dict[str, metadata.EntryPoint]:
+    """The password methods installed in this environment, by name (metadata only, nothing imported)."""
+    found: dict[str, metadata.EntryPoint] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry_point.name, entry_point)
+    return found
+
+
+def distribution_for(method: str) -> str:
+    """The conventional distribution name for a method: ``linkahead-auth-<name>``."""
+    return "linkahead-auth-" + method.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A loaded password method: its name, origin and a plugin manager holding only it."""
+
+    name: str
+    plugin: object
+    manager: pluggy.PluginManager
+    distribution: str | None = None
+    version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``'pass' (linkahead-auth-pass 0.1.0)`` -- how errors name the plugin."""
+        if self.distribution:
+            version = f" {self.version}" if self.version else ""
+            return f"{self.name!r} (distribution {self.distribution}{version})"
+        return f"{self.name!r}"
+
+    def options(self) -> tuple[Option, ...]:
+        """The options the plugin declares (see :func:`~linkahead.hookspecs.declare_options`)."""
+        declared = self.call(lambda hook: hook.declare_options(), "declare_options")
+        result: list[Option] = []
+        for group in declared or []:
+            if not isinstance(group, Sequence) or not all(isinstance(o, Option) for o in group):
+                raise self.error("declare_options", f"returned {type(group).__name__}, expected a list of linkahead.options.Option")
+            result.extend(group)
+        return tuple(result)
+
+    def get_credentials(self, config: Any) -> Credentials | None:
+        """Call the plugin's ``get_credentials`` hook and check the answer."""
+        result = self.call(lambda hook: hook.get_credentials(config=config), "get_credentials")
+        return self._checked(result, "get_credentials")
+
+    def refresh(self, config: Any, credentials: Credentials, reason: str) -> Credentials | None:
+        """Call the plugin's ``refresh`` hook and check the answer."""
+        result = self.call(
+            lambda hook: hook.refresh(config=config, credentials=credentials, reason=reason), "refresh"
+        )
+        return self._checked(result, "refresh")
+
+    def forget(self, config: Any) -> None:
+        """Call the plugin's ``forget`` hook."""
+        self.call(lambda hook: hook.forget(config=config), "forget")
+
+    def call(self, invoke: Callable[[Any], T], hook_name: str) -> T:
+        try:
+            return invoke(self.manager.hook)
+        except LinkAheadException:
+            raise
+        except Exception as error:  # noqa: BLE001 -- any plugin failure becomes a named PluginError
+            # The original exception is chained for debugging; its text is not copied into ours
+            # because a careless plugin may have put a secret into it.
+            raise self.error(hook_name, f"raised {type(error).__name__}") from error
+
+    def error(self, hook_name: str, what: str) -> PluginError:
+        return PluginError(
+            f"The password method {self.label} failed in {hook_name}: {what}. "
+            "This is a bug in the plugin; report it to its authors.",
+            plugin=self.name,
+            distribution=self.distribution,
+        )
+
+    def _checked(self, result: object, hook_name: str) -> Credentials | None:
+        if result is None or isinstance(result, CREDENTIAL_TYPES):
+            return result  # type: ignore[return-value]
+        raise self.error(
+            hook_name,
+            f"returned a {type(result).__name__}, expected PasswordCredentials, TokenCredentials, "
+            "HeaderCredentials, AnonymousCredentials or None",
+        )
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def load_method(method: object) -> Method:
+    """Load the password method named by ``method``, or wrap a plugin object.
+
+    :raises PasswordMethodNotFoundError: no installed plugin has that name.
+    :raises PluginError: the plugin cannot be imported or registered.
+    """
+    if not isinstance(method, str):
+        name = getattr(method, "__name__", None) or type(method).__name__
+        return _register(name, method, None, None)
+    name = method.strip()
+    installed = installed_methods()
+    entry_point = installed.get(name)
+    if entry_point is None:
+        raise _not_found(name, sorted(installed))
+    dist = entry_point.dist
+    dist_name = dist.name if dist is not None else None
+    version = dist.version if dist is not None else None
+    try:
+        plugin = entry_point.load()
+    except Exception as error:  # noqa: BLE001 -- a broken plugin must not look like a core bug
+        raise PluginError(
+            f"The password method {name!r} (distribution {dist_name or '?'}, entry point "
+            f"{entry_point.value!r}) cannot be imported: {type(error).__name__}: {error}. "
+            f"Reinstall it (pip install --force-reinstall {dist_name or distribution_for(name)}) or "
+            "report the problem to its authors.",
+            plugin=name,
+            distribution=dist_name,
+        ) from error
+    return _register(name, plugin, dist_name, version)
+
+
+def _register(name: str, plugin: object, dist_name: str | None, version: str | None) -> Method:
+    manager = _new_manager()
+    try:
+        manager.register(plugin, name=name)
+    except Exception as error:  # noqa: BLE001 -- pluggy validation errors name the bad hook
+        origin = f" (distribution {dist_name})" if dist_name else ""
+        raise PluginError(
+            f"The password method {name!r}{origin} is not a valid plugin: {error}",
+            plugin=name,
+            distribution=dist_name,
+        ) from error
+    if not manager.hook.get_credentials.get_hookimpls():
+        origin = f" (distribution {dist_name})" if dist_name else ""
+        raise PluginError(
+            f"The password method {name!r}{origin} does not implement the get_credentials hook; "
+            "decorate a get_credentials(config) function with @linkahead.hookimpl.",
+            plugin=name,
+            distribution=dist_name,
+        )
+    return Method(name=name, plugin=plugin, manager=manager, distribution=dist_name, version=version)
+
+
+def _not_found(name: str, installed: list[str]) -> PasswordMethodNotFoundError:
+    candidates = sorted(set(installed) | set(STANDARD_METHODS))
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    listing = ", ".join(installed) if installed else "none"
+    hint = ""
+    if close and close[0] in installed:
+        hint = f" Did you mean {close[0]!r}?"
+    elif close:
+        hint = f" Did you mean {close[0]!r}? It is not installed: pip install {distribution_for(close[0])}."
+    if not close or close[0] != name:
+        hint += f" If {name!r} is published as a plugin, install it: pip install {distribution_for(name)}"
+    return PasswordMethodNotFoundError(
+        f"No password method {name!r} is installed (installed methods: {listing}).{hint}",
+        method=name,
+        installed=installed,
+    )

@@ -1,0 +1,20 @@
+"""Testing support: an embedded LinkAhead-protocol server and pytest fixtures.
+
+:class:`LinkAheadTestServer` is stdlib-only and runs in-process; the pytest plugin (registered
+through the ``pytest11`` entry point) provides the ``linkahead_server`` fixture to any project
+that has ``linkahead-connection`` installed, so plugin authors can test against real HTTP.
+"""
+
+from .server import DEFAULT_USERS, Counters, LinkAheadTestServer, RequestInfo
+
+__all__ = ["LinkAheadTestServer", "Counters", "RequestInfo", "DEFAULT_USERS", "reset_connection"]
+
+
+def reset_connection() -> None:
+    """Close the process-wide connection and forget its configuration."""
+    from ..connection.connection import _Connection
+
+    connection = _Connection.get_instance()
+    connection.close()
+    connection._config = None
+    connection._method = None

@@ -1,0 +1,44 @@
+"""pytest fixtures for testing code that uses a LinkAhead connection (entry point ``pytest11``).
+
+- ``linkahead_server``: a fresh :class:`~linkahead.testing.LinkAheadTestServer` per test, stopped after it.
+- ``linkahead_isolated``: a test environment that cannot see your real configuration: ``HOME``,
+  ``XDG_CONFIG_HOME`` and the working directory point to a temporary folder, ``PYLINKAHEADINI`` and
+  the proxy variables are unset, and the process-wide connection is reset before and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import LinkAheadTestServer, reset_connection
+
+_ISOLATED_VARIABLES = (
+    "PYLINKAHEADINI", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+    "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_CONFIG_HOME",
+)
+
+
+@pytest.fixture
+def linkahead_server() -> Iterator[LinkAheadTestServer]:
+    """A running embedded LinkAhead server (user ``admin``, see ``server.users``)."""
+    with LinkAheadTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def linkahead_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Isolate the test from the user's configuration; yields the temporary home folder."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    for name in _ISOLATED_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    reset_connection()
+    yield home
+    reset_connection()

@@ -1,0 +1,422 @@
+"""An embedded server that speaks the LinkAhead authentication protocol (stdlib only).
+
+Real HTTP/1.1 with keep-alive on a loopback socket, in a background thread. It implements what a
+client of the connection needs: ``POST /login`` (form), the ``SessionToken`` cookie with session
+(``"S"``) and one-time (``"O"``) tokens, renewal on every authenticated response, expiry,
+``GET``/``DELETE /logout``, ``GET /Info``, anonymous access, and switches and counters for tests.
+Every other path answers 200 with an XML echo of the request, so ``retrieve``/``insert``/... work.
+
+Not a LinkAhead server: no entities, no permissions beyond "authenticated or not".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+from xml.sax.saxutils import quoteattr
+
+__all__ = ["LinkAheadTestServer", "Counters", "Route", "DEFAULT_USERS"]
+
+DEFAULT_USERS: Mapping[str, str] = {"admin": "admin-Pa55word"}
+"""The users of a server created without ``users=``: name to password."""
+
+Route = Callable[["RequestInfo"], "tuple[int, Mapping[str, str], bytes] | None"]
+
+
+@dataclass
+class Counters:
+    """What the server has seen since start (or :meth:`LinkAheadTestServer.reset_counters`)."""
+
+    logins: int = 0
+    """Successful ``POST /login``."""
+    failed_logins: int = 0
+    """``POST /login`` answered 401."""
+    requests: int = 0
+    """Every request, logins included."""
+    connections: int = 0
+    """TCP connections accepted (keep-alive reuse keeps this low)."""
+    rejected: int = 0
+    """Requests answered 401 (failed logins included)."""
+    logouts: int = 0
+    """``/logout`` requests."""
+    one_time_logins: int = 0
+    """Requests authenticated by a one-time token."""
+    anonymous: int = 0
+    """Requests served as user ``anonymous``."""
+
+
+@dataclass
+class RequestInfo:
+    """One request as a custom :data:`Route` sees it."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    user: str | None
+    server: LinkAheadTestServer = field(repr=False)
+
+
+class LinkAheadTestServer:
+    """An embedded LinkAhead-protocol server on loopback.
+
+    Use it as a context manager (or :meth:`start`/:meth:`stop`)::
+
+        with LinkAheadTestServer() as server:
+            linkahead.configure_connection(url=server.url, username="admin",
+                                           password=server.users["admin"], password_method="plain")
+
+    :param users: user name to password (default :data:`DEFAULT_USERS`).
+    :param anonymous: answer requests without a token as user ``anonymous`` instead of 401.
+    :param session_timeout: lifetime of session tokens in seconds (renewed on every request).
+    :param root_path: the server's root path, e.g. ``"/linkahead/"``; other paths answer 404.
+    :param ssl_context: serve HTTPS with this server-side context.
+    :param host: the loopback address to bind.
+    """
+
+    def __init__(self, users: Mapping[str, str] | None = None, *, anonymous: bool = False,
+                 session_timeout: float = 3600.0, root_path: str = "/",
+                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
+                 realm: str = "PAM") -> None:
+        self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
+        self.roles: dict[str, list[str]] = {name: ["administration"] if name == "admin" else [] for name in self.users}
+        self.anonymous = anonymous
+        self.session_timeout = session_timeout
+        self.root_path = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
+        self.realm = realm
+        self.counters = Counters()
+        self.files: dict[str, bytes] = {}
+        self.routes: dict[tuple[str, str], Route] = {}
+        self.response_delay = 0.0
+        """Seconds to wait before answering each request (interrupted by :meth:`stop`)."""
+        self.last_request_headers: dict[str, str] = {}
+        self._secret = secrets.token_bytes(32)
+        self._valid_after_ms = 0
+        self._replays: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._ssl_context = ssl_context
+        self._httpd = _HTTPServer((host, 0), _Handler, self)
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def url(self) -> str:
+        """The base URL, ready for ``configure_connection(url=...)``."""
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}{self.root_path}"
+
+    def start(self) -> LinkAheadTestServer:
+        """Serve in a daemon thread. The socket already listens, so no readiness wait is needed."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"linkahead-test-server-{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket and all open connections."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+        self._httpd.close_connections()
+
+    def __enter__(self) -> LinkAheadTestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- switches -----------------------------------------------------------------------------
+
+    def invalidate_sessions(self) -> None:
+        """Make every token issued so far invalid, as a server restart would."""
+        with self._lock:
+            self._valid_after_ms = int(time.time() * 1000) + 1
+        # Tokens issued in the same millisecond must not survive.
+        while int(time.time() * 1000) <= self._valid_after_ms:
+            time.sleep(0.0005)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.counters = Counters()
+
+    def add_user(self, name: str, password: str, roles: list[str] | None = None) -> None:
+        self.users[name] = password
+        self.roles[name] = list(roles or [])
+
+    @contextmanager
+    def route(self, method: str, path: str, handler: Route) -> Iterator[None]:
+        """Answer ``method path`` (path below the root path, e.g. ``"Entity"``) with ``handler``."""
+        self.routes[(method, path)] = handler
+        try:
+            yield
+        finally:
+            self.routes.pop((method, path), None)
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def make_token(self, username: str, *, one_time: bool = False, timeout: float | None = None,
+                   issued_at: float | None = None, max_replays: int = 1, replay_timeout: float = 30.0) -> str:
+        """A URL-encoded token for ``username``, as the server would put into the cookie.
+
+        :param timeout: lifetime in seconds (default: ``session_timeout``; one-time: 7 days).
+        :param issued_at: seconds since the epoch (default: now); in the past for an expired token.
+        """
+        issued_ms = int((time.time() if issued_at is None else issued_at) * 1000)
+        if timeout is None:
+            timeout = 604800.0 if one_time else self.session_timeout
+        fields: list[Any] = [
+            "O" if one_time else "S", "OneTimeAuthenticationToken" if one_time else self.realm, username,
+            self.roles.get(username, []), [], issued_ms, int(timeout * 1000), secrets.token_hex(16),
+        ]
+        if one_time:
+            fields_tail = [max_replays, int(replay_timeout * 1000)]
+        else:
+            fields_tail = []
+        fields.append(self._checksum(fields[:8] + fields_tail))
+        fields.extend(fields_tail)
+        return quote(json.dumps(fields, separators=(",", ":")), safe="")
+
+    def _checksum(self, fields: list[Any]) -> str:
+        data = json.dumps(fields, separators=(",", ":")).encode()
+        return hmac.new(self._secret, data, hashlib.sha256).hexdigest()
+
+    def check_token(self, value: str) -> tuple[str, bool] | None:
+        """``(username, one_time)`` for a valid token value, else ``None``. Counts one-time replays."""
+        try:
+            fields = json.loads(unquote(value))
+            kind, _realm, username = fields[0], fields[1], fields[2]
+            issued_ms, timeout_ms, nonce, checksum = fields[5], fields[6], fields[7], fields[8]
+            tail = fields[9:]
+        except (ValueError, TypeError, IndexError, KeyError):
+            return None
+        if not isinstance(checksum, str) or not hmac.compare_digest(checksum, self._checksum(fields[:8] + tail)):
+            return None
+        now_ms = time.time() * 1000
+        with self._lock:
+            if issued_ms < self._valid_after_ms or now_ms > issued_ms + timeout_ms:
+                return None
+            if username not in self.users:
+                return None
+            if kind == "O":
+                max_replays = tail[0] if tail else 1
+                used = self._replays.get(nonce, 0)
+                if used >= max_replays:
+                    return None
+                self._replays[nonce] = used + 1
+                return username, True
+        return (username, False) if kind == "S" else None
+
+    def session_cookie(self, username: str) -> str:
+        """A ``Set-Cookie`` value with a fresh session token for ``username``."""
+        return f"SessionToken={self.make_token(username)}; Path=/; Max-Age={int(self.session_timeout)}; HttpOnly"
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for name, amount in increments.items():
+                setattr(self.counters, name, getattr(self.counters, name) + amount)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 owner: LinkAheadTestServer) -> None:
+        self.owner = owner
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.owner._ssl_context is not None:
+            sock = self.owner._ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        self.owner._count(connections=1)
+        with self.sockets_lock:
+            self.open_sockets.add(sock)
+        return sock, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.sockets_lock:
+            for sock in list(self.open_sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self.open_sockets.clear()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up is not a test failure; keep stderr quiet
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "LinkAheadTestServer/1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        owner = self.server.owner
+        owner._count(requests=1)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        owner.last_request_headers = dict(self.headers.items())
+        if owner.response_delay and owner._stopping.wait(owner.response_delay):
+            self.close_connection = True
+            return
+        parts = urlsplit(self.path)
+        if not parts.path.startswith(owner.root_path):
+            self._reply(404, _xml_error("not below the root path " + owner.root_path))
+            return
+        path = parts.path[len(owner.root_path):]
+        if path == "login" and method == "POST":
+            self._login(body)
+            return
+        if path == "logout":
+            owner._count(logouts=1)
+            self._reply(200, b"<Response/>", {"Set-Cookie": "SessionToken=; Path=/; Max-Age=0"})
+            return
+        user, cookie = self._authenticate()
+        if user is None:
+            owner._count(rejected=1)
+            self._reply(401, _xml_error("Please login."))
+            return
+        headers = {"Set-Cookie": cookie} if cookie else {}
+        route = owner.routes.get((method, path))
+        if route is not None:
+            answer = route(RequestInfo(method, path, parts.query, dict(self.headers.items()), body, user, owner))
+            if answer is not None:
+                status, extra, data = answer
+                self._reply(status, data, {**headers, **extra})
+                return
+        if path == "Info":
+            self._reply(200, self._info(user), headers)
+        elif path.startswith("FileSystem/"):
+            content = owner.files.get(unquote(path[len("FileSystem/"):]))
+            if content is None:
+                self._reply(404, _xml_error("no such file"), headers)
+            else:
+                self._reply(200, content, {**headers, "Content-Type": "application/octet-stream"})
+        else:
+            echo = (f"<Response method={quoteattr(method)} path={quoteattr(unquote(path))} "
+                    f"query={quoteattr(unquote(parts.query))} user={quoteattr(user)} length=\"{len(body)}\"/>")
+            self._reply(200, echo.encode(), headers)
+
+    def _login(self, body: bytes) -> None:
+        owner = self.server.owner
+        form = parse_qs(body.decode("utf-8", "replace"))
+        username = (form.get("username") or [""])[0]
+        password = (form.get("password") or [""])[0]
+        expected = owner.users.get(username)
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+            owner._count(failed_logins=1, rejected=1)
+            self._reply(401, _xml_error("Authentication failed. Username or password wrong."))
+            return
+        owner._count(logins=1)
+        self._reply(200, b"<Response/>", {"Set-Cookie": owner.session_cookie(username)})
+
+    def _authenticate(self) -> tuple[str | None, str | None]:
+        """The user of this request and the renewed cookie to send back."""
+        owner = self.server.owner
+        token = _cookie(self.headers.get("Cookie"), "SessionToken")
+        if token:
+            checked = owner.check_token(token)
+            if checked is not None:
+                username, one_time = checked
+                if one_time:
+                    owner._count(one_time_logins=1)
+                return username, owner.session_cookie(username)
+            return None, None
+        if owner.anonymous:
+            owner._count(anonymous=1)
+            return "anonymous", None
+        return None, None
+
+    def _info(self, user: str) -> bytes:
+        owner = self.server.owner
+        realm = "anonymous" if user == "anonymous" else owner.realm
+        roles = "".join(f"<Role>{role}</Role>" for role in owner.roles.get(user, ["anonymous"]))
+        return (
+            f"<Response><UserInfo username={quoteattr(user)} realm={quoteattr(realm)}>"
+            f"<Roles>{roles}</Roles></UserInfo><Info><Counts files=\"{len(owner.files)}\"/></Info></Response>"
+        ).encode()
+
+    def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        for name, value in (headers or {}).items():
+            if name != "Content-Type":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    if not header:
+        return None
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _xml_error(text: str) -> bytes:
+    return f"<Response><Error description={quoteattr(text)}/></Response>".encode()

@@ -1,0 +1,84 @@
+"""Reading LinkAhead authentication tokens and ``Set-Cookie`` headers.
+
+The token is opaque to the client except for its expiry: the cookie value is a URL-encoded JSON
+array ``[kind, realm, user, roles, permissions, issued_at_ms, timeout_ms, nonce, checksum, ...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+__all__ = ["TokenInfo", "parse_token", "session_token_from_set_cookie", "MAX_TOKEN_LENGTH"]
+
+MAX_TOKEN_LENGTH = 16384
+"""Longer ``SessionToken`` values are refused (a sane server sends a few hundred bytes)."""
+
+_SET_COOKIE_TOKEN = re.compile(r"(?:^|[,;]\s*)SessionToken=([^;,\s]*)")
+# RFC 6265 cookie-octet, minus the characters our parser splits on.
+_COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a client may read from a token: never its nonce or checksum."""
+
+    kind: str
+    realm: str
+    username: str
+    issued_at_ms: int
+    timeout_ms: int
+
+    @property
+    def expires_at(self) -> float:
+        """Seconds since the epoch at which the token stops being valid."""
+        return (self.issued_at_ms + self.timeout_ms) / 1000.0
+
+    @property
+    def one_time(self) -> bool:
+        """True for a one-time token (kind ``"O"``)."""
+        return self.kind == "O"
+
+
+def parse_token(value: str) -> TokenInfo:
+    """Parse a ``SessionToken`` cookie value (URL-encoded or not).
+
+    :raises ValueError: the value is not a LinkAhead token. The message never contains the value.
+    """
+    if len(value) > MAX_TOKEN_LENGTH:
+        raise ValueError("the token is longer than any LinkAhead token")
+    text = unquote(value) if value.startswith("%") else value
+    try:
+        fields = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("the token is not a URL-encoded JSON array") from None
+    if not isinstance(fields, list) or len(fields) < 9:
+        raise ValueError("the token is not a LinkAhead token array of at least 9 fields")
+    kind, realm, username, _roles, _permissions, issued, timeout = fields[:7]
+    if kind not in ("S", "O") or not isinstance(realm, str) or not isinstance(username, str):
+        raise ValueError("the token's kind, realm or user name field is malformed")
+    for number in (issued, timeout):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError("the token's issued-at or time-out field is not a non-negative integer")
+    return TokenInfo(kind, realm, username, issued, timeout)
+
+
+def session_token_from_set_cookie(header: str | None) -> str | None:
+    """Return the ``SessionToken`` value set by a ``Set-Cookie`` header.
+
+    ``None``: the header does not set ``SessionToken`` (or sets an unusable value). ``""``: the
+    server emptied the cookie (logout, expired session): forget the token.
+    """
+    if not header or "SessionToken=" not in header:
+        return None
+    match = None
+    for match in _SET_COOKIE_TOKEN.finditer(header):
+        pass  # the last one wins, as in a browser
+    if match is None:
+        return None
+    value = match.group(1)
+    if len(value) > MAX_TOKEN_LENGTH or not _COOKIE_OCTETS.fullmatch(value):
+        return None
+    return value
