@@ -6,7 +6,7 @@ import linkahead
 
 project = "linkahead-connection"
 author = "The linkahead-connection authors"
-copyright = "2026, the linkahead-connection authors"  # noqa: A001
+copyright = "2026, the linkahead-connection authors"
 release = linkahead.__version__
 version = release
 

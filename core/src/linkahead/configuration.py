@@ -169,11 +169,10 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
         missing. The message names the option, its origin, and the fix.
     """
     declared: dict[str, Option] = {}
-    for option in options:
-        previous = declared.get(option.name)
-        if previous is not None and not option.required:
+    for declaration in options:
+        if declaration.name in declared and not declaration.required:
             continue
-        declared[option.name] = option
+        declared[declaration.name] = declaration
     prefixes = tuple(tolerated_prefixes)
 
     values: dict[str, Any] = {}
@@ -243,7 +242,7 @@ class ConnectionConfig(Mapping[str, Any]):
     shows secret options as ``***``.
     """
 
-    __slots__ = ("_values", "_origins", "_options", "_file")
+    __slots__ = ("_file", "_options", "_origins", "_values")
 
     def __init__(self, values: Mapping[str, Any], origins: Mapping[str, str],
                  options: Mapping[str, Option], file: Path | None = None) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Union
 
 __all__ = [
     "PasswordCredentials",
@@ -110,7 +109,7 @@ class AnonymousCredentials:
     expires_at: float | None = None
 
 
-Credentials = Union[PasswordCredentials, TokenCredentials, HeaderCredentials, AnonymousCredentials]
+Credentials = PasswordCredentials | TokenCredentials | HeaderCredentials | AnonymousCredentials
 """Any of the credential value objects."""
 
 CREDENTIAL_TYPES: tuple[type, ...] = (

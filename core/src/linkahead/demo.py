@@ -43,6 +43,11 @@ def _builtin_config(name: str, server: LinkAheadTestServer) -> dict[str, Any] | 
     return None
 
 
+def _plugin_demo_config(method: plugins.Method, server: LinkAheadTestServer, workdir: Path) -> dict[str, Any] | None:
+    answer = method.call(lambda hook: hook.demo_config(server=server, workdir=workdir), "demo_config")
+    return None if answer is None else dict(answer)
+
+
 def run_demo(out: TextIO) -> int:
     """Run the demo, writing a table to ``out``. Returns 0 when every runnable method logged in."""
     installed = sorted(plugins.installed_methods())
@@ -59,7 +64,7 @@ def run_demo(out: TextIO) -> int:
                 method = plugins.load_method(name)
                 config = _builtin_config(name, server)
                 if config is None:
-                    config = method.call(lambda hook: hook.demo_config(server=server, workdir=workdir), "demo_config")
+                    config = _plugin_demo_config(method, server, workdir)
                 if config is None:
                     out.write(f"  {name:<16} skipped  (needs outside help, e.g. a terminal)\n")
                     continue

@@ -36,7 +36,7 @@ RefreshReason = Literal["rejected", "expired", "requested"]
 
 
 @hookspec(firstresult=True)
-def get_credentials(config: ConnectionConfig) -> Credentials | None:  # type: ignore[empty-body]
+def get_credentials(config: ConnectionConfig) -> Credentials | None:
     """Return the credentials to authenticate with.
 
     **When**: the first time the connection needs to authenticate, that is before the first
@@ -68,7 +68,7 @@ def get_credentials(config: ConnectionConfig) -> Credentials | None:  # type: ig
 @hookspec(firstresult=True)
 def refresh(
     config: ConnectionConfig, credentials: Credentials, reason: RefreshReason
-) -> Credentials | None:  # type: ignore[empty-body]
+) -> Credentials | None:
     """Return fresh credentials because the current ones no longer work.
 
     **When**, by ``reason``:
@@ -124,7 +124,7 @@ def forget(config: ConnectionConfig) -> None:
 
 
 @hookspec(firstresult=True)
-def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any] | None:  # type: ignore[empty-body]
+def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any] | None:
     """Prepare a demonstration of this method against the embedded test server.
 
     **When**: only by ``linkahead-auth demo`` (and ``./run demo``), which starts a

@@ -123,42 +123,46 @@ def timeout(value: Any) -> float | tuple[float, float] | None:
 
 def url(value: Any) -> str:
     """An ``http://`` or ``https://`` URL with a host; a path is the server's root path."""
-    value = text(value).strip()
+    value_text: str = text(value).strip()
     try:
-        parts = urlsplit(value)
+        parts = urlsplit(value_text)
         parts.port  # noqa: B018 -- raises ValueError for a bad port
     except ValueError as error:
-        raise ValueError(f"{value!r} is not a valid URL: {error}") from None
+        raise ValueError(f"{value_text!r} is not a valid URL: {error}") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(
-            f"{value!r} has no http:// or https:// scheme; write it like https://{value.split('://')[-1]}"
+            f"{value_text!r} has no http:// or https:// scheme; "
+            f"write it like https://{value_text.split('://')[-1]}"
         )
     if not parts.hostname:
-        raise ValueError(f"{value!r} has no host name")
+        raise ValueError(f"{value_text!r} has no host name")
     if parts.username or parts.password:
         raise ValueError("the URL must not contain a user name or password; use the username option")
     if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} must not have a query (?...) or fragment (#...)")
-    return value
+        raise ValueError(f"{value_text!r} must not have a query (?...) or fragment (#...)")
+    return value_text
 
 
 def proxy_url(value: Any) -> str | None:
-    """A proxy URL (``http://``, ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``), or ``null`` for no proxy."""
+    """A proxy URL (``http://``, ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``).
+
+    ``None``/``null`` means "no proxy".
+    """
     if value is None or (isinstance(value, str) and value.strip().lower() in _NULL_WORDS):
         return None
-    value = text(value).strip()
-    parts = urlsplit(value)
+    value_text: str = text(value).strip()
+    parts = urlsplit(value_text)
     if parts.scheme.lower() not in ("http", "socks4", "socks4a", "socks5", "socks5h"):
         if parts.scheme.lower() == "https":
             raise ValueError(
-                f"HTTPS proxies are not supported ({value!r}); use http:// -- TLS still runs end to end"
+                f"HTTPS proxies are not supported ({value_text!r}); use http:// -- TLS still runs end to end"
             )
         raise ValueError(
-            f"{value!r} is not a proxy URL; expected http://host:port, socks4://host:port or socks5://host:port"
+            f"{value_text!r} is not a proxy URL; expected http://host:port, socks4://host:port or socks5://host:port"
         )
     if not parts.hostname:
-        raise ValueError(f"proxy URL {value!r} has no host name")
-    return value
+        raise ValueError(f"proxy URL {value_text!r} has no host name")
+    return value_text
 
 
 def path(value: Any) -> str:
@@ -185,7 +189,8 @@ def argv(value: Any) -> list[str]:
 
 
 CORE_OPTIONS: tuple[Option, ...] = (
-    Option("url", "The server's base URL, e.g. https://linkahead.example.org:10443/ (a root path is allowed).", url, required=True),
+    Option("url", "The server's base URL, e.g. https://linkahead.example.org:10443/ (a root path is allowed).",
+           url, required=True),
     Option("username", "The user name to log in with.", text),
     Option(
         "password_method",
@@ -196,13 +201,19 @@ CORE_OPTIONS: tuple[Option, ...] = (
     ),
     Option("password", "The password, for password_method plain.", text, secret=True),
     Option("password_identifier", "The entry in the password store, for password_method pass.", text),
-    Option("auth_token", "A LinkAhead authentication token; implies password_method auth_token.", text, secret=True),
-    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none.", timeout, default=210.0),
-    Option("ssl_insecure", "Do not check the server's TLS certificate (dangerous; prints a warning).", boolean, default=False),
+    Option("auth_token", "A LinkAhead authentication token; implies password_method auth_token.", text,
+           secret=True),
+    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none.",
+           timeout, default=210.0),
+    Option("ssl_insecure", "Do not check the server's TLS certificate (dangerous; prints a warning).", boolean,
+           default=False),
     Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),
-    Option("ssl_version", "Accepted for compatibility with the legacy client and ignored: TLS versions are negotiated.", text),
-    Option("https_proxy", "Proxy for https URLs (http://, socks4://, socks5://); null means no proxy. Default: $HTTPS_PROXY.", proxy_url),
-    Option("http_proxy", "Proxy for http URLs (http://, socks4://, socks5://); null means no proxy. Default: $HTTP_PROXY.", proxy_url),
-    Option("debug", "Log the connection's activity at DEBUG level (secrets are never logged).", boolean, default=False),
+    Option("ssl_version", "Accepted for compatibility with the legacy client and ignored.", text),
+    Option("https_proxy", "Proxy for https URLs (http://, socks4://, socks5://); null: none. Default: $HTTPS_PROXY.",
+           proxy_url),
+    Option("http_proxy", "Proxy for http URLs (http://, socks4://, socks5://); null: none. Default: $HTTP_PROXY.",
+           proxy_url),
+    Option("debug", "Log the connection's activity at DEBUG level (secrets are never logged).", boolean,
+           default=False),
 )
 """The options every connection understands."""

@@ -71,7 +71,9 @@ class Method:
         result: list[Option] = []
         for group in declared or []:
             if not isinstance(group, Sequence) or not all(isinstance(o, Option) for o in group):
-                raise self.error("declare_options", f"returned {type(group).__name__}, expected a list of linkahead.options.Option")
+                raise self.error(
+                    "declare_options", f"returned {type(group).__name__}, expected a list of linkahead.Option"
+                )
             result.extend(group)
         return tuple(result)
 
@@ -96,7 +98,7 @@ class Method:
             return invoke(self.manager.hook)
         except LinkAheadException:
             raise
-        except Exception as error:  # noqa: BLE001 -- any plugin failure becomes a named PluginError
+        except Exception as error:
             # The original exception is chained for debugging; its text is not copied into ours
             # because a careless plugin may have put a secret into it.
             raise self.error(hook_name, f"raised {type(error).__name__}") from error
@@ -144,7 +146,7 @@ def load_method(method: object) -> Method:
     version = dist.version if dist is not None else None
     try:
         plugin = entry_point.load()
-    except Exception as error:  # noqa: BLE001 -- a broken plugin must not look like a core bug
+    except Exception as error:
         raise PluginError(
             f"The password method {name!r} (distribution {dist_name or '?'}, entry point "
             f"{entry_point.value!r}) cannot be imported: {type(error).__name__}: {error}. "
@@ -160,7 +162,7 @@ def _register(name: str, plugin: object, dist_name: str | None, version: str | N
     manager = _new_manager()
     try:
         manager.register(plugin, name=name)
-    except Exception as error:  # noqa: BLE001 -- pluggy validation errors name the bad hook
+    except Exception as error:
         origin = f" (distribution {dist_name})" if dist_name else ""
         raise PluginError(
             f"The password method {name!r}{origin} is not a valid plugin: {error}",

@@ -73,12 +73,10 @@ def session_token_from_set_cookie(header: str | None) -> str | None:
     """
     if not header or "SessionToken=" not in header:
         return None
-    match = None
-    for match in _SET_COOKIE_TOKEN.finditer(header):
-        pass  # the last one wins, as in a browser
-    if match is None:
+    values: list[str] = _SET_COOKIE_TOKEN.findall(header)
+    if not values:
         return None
-    value = match.group(1)
+    value: str = values[-1]  # the last one wins, as in a browser
     if len(value) > MAX_TOKEN_LENGTH or not _COOKIE_OCTETS.fullmatch(value):
         return None
     return value

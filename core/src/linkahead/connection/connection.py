@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -29,7 +29,6 @@ from ..exceptions import (
     HTTPResourceNotFoundError,
     HTTPServerError,
     HTTPURITooLongError,
-    LinkAheadException,
     LoginFailedError,
     ServerResponseError,
 )

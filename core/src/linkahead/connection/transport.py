@@ -71,7 +71,7 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
 class RequestsResponse:
     """A :class:`requests.Response` seen through the legacy ``http.client``-like interface."""
 
-    __slots__ = ("_response", "status", "reason", "_consumed")
+    __slots__ = ("_consumed", "_response", "reason", "status")
 
     def __init__(self, response: requests.Response) -> None:
         self._response = response
