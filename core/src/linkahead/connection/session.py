@@ -121,7 +121,9 @@ class AuthSession:
         """Log out at the server (``GET logout``) and forget the token; credentials are kept."""
         with self._lock:
             state = self._state
-            self._state = SessionState(generation=state.generation + 1, credentials=state.credentials)
+            # refresh_at in the past: the next request authenticates again before it is sent.
+            self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
+                                       refresh_at=0.0)
             if state.token:
                 try:
                     response = self._send("GET", "logout", {"Cookie": f"SessionToken={state.token}"}, None)
@@ -157,10 +159,14 @@ class AuthSession:
             if credentials is None:
                 raise self._no_credentials()
             logger.debug("Password method %s supplied %s.", self._method.label, credentials)
-            return self._establish(credentials, generation)
+            state = self._establish(credentials, generation)
+            if time.time() >= state.credentials_refresh_at:
+                # Born expired (an old token): ask once for better ones instead of a doomed request.
+                return self._establish(self._refreshed(credentials, "expired"), generation)
+            return state
 
         if rejected:
-            if isinstance(credentials, PasswordCredentials) and now.token:
+            if isinstance(credentials, PasswordCredentials):
                 # The session ended (expired, server restart): the password itself is still good.
                 logger.debug("The server rejected the session; logging in again.")
                 return self._establish(credentials, generation)
