@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import gnupg
-
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 
 __all__ = ["GpgSettings", "find_gpg", "gpg_settings", "decrypt", "interactive"]

@@ -47,7 +47,7 @@ def _cleanup(home: str) -> None:
 
 
 def prepare_demo_store(gpg: str, password: str, workdir: Path) -> dict[str, str]:
-    """Create a key without passphrase, a store in ``workdir`` holding ``password``, and point the environment at them."""
+    """Create a key without passphrase and a store in ``workdir`` holding ``password``; set GNUPGHOME to them."""
     home = tempfile.mkdtemp(prefix="gpg")
     atexit.register(_cleanup, home)
     _run(gpg, home, "--pinentry-mode", "loopback", "--passphrase", "", "--quick-generate-key",
