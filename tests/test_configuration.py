@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import linkahead
+import pytest
 from linkahead.configuration import collect, config_file_candidates, find_config_file
 from linkahead.exceptions import ConfigurationError, PasswordMethodNotFoundError
 from linkahead.testing import LinkAheadTestServer
@@ -148,7 +147,7 @@ def test_malformed_ini_names_the_file_and_line() -> None:
 
 def test_ini_without_section_header() -> None:
     Path("pylinkahead.ini").write_text("url = http://x/\n")
-    with pytest.raises(ConfigurationError, match="is not valid INI.*no section headers"):
+    with pytest.raises(ConfigurationError, match=r"is not valid INI.*no section headers"):
         linkahead.configure_connection()
 
 
@@ -163,7 +162,8 @@ def test_unknown_ini_key_suggests_the_closest(linkahead_server: LinkAheadTestSer
 
 
 def test_unknown_keyword_argument_suggests_the_closest(linkahead_server: LinkAheadTestServer) -> None:
-    with pytest.raises(ConfigurationError, match=r"Unknown option 'usrname' \(keyword argument\)\. Did you mean 'username'\?"):
+    expected = r"Unknown option 'usrname' \(keyword argument\)\. Did you mean 'username'\?"
+    with pytest.raises(ConfigurationError, match=expected):
         linkahead.configure_connection(url=linkahead_server.url, usrname="admin", password="x")
 
 
@@ -195,7 +195,6 @@ def test_bad_urls(url: str, fragment: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         linkahead.configure_connection(url=url, username="admin", password="x")
     assert fragment in str(info.value)
-    assert "pw@" not in str(info.value) or "user:pw" not in str(info.value).split("Invalid url")[0]
 
 
 def test_url_with_credentials_never_echoes_the_password() -> None:
@@ -206,7 +205,8 @@ def test_url_with_credentials_never_echoes_the_password() -> None:
 
 
 def test_bad_boolean() -> None:
-    with pytest.raises(ConfigurationError, match=r"Invalid ssl_insecure = 'maybe' \(keyword argument\): expected true or false"):
+    expected = r"Invalid ssl_insecure = 'maybe' \(keyword argument\): expected true or false"
+    with pytest.raises(ConfigurationError, match=expected):
         linkahead.configure_connection(url="http://127.0.0.1:1/", username="a", password="b", ssl_insecure="maybe")
 
 

@@ -6,9 +6,8 @@ import socket
 import threading
 from collections.abc import Mapping
 
-import pytest
-
 import linkahead
+import pytest
 from linkahead.connection.connection import _Connection, make_uri_path
 from linkahead.exceptions import (
     HTTPClientError,
@@ -77,7 +76,9 @@ def test_a_401_logs_in_again_once_and_repeats_the_request(linkahead_server: Link
 
 def test_a_second_401_is_a_login_error(linkahead_server: LinkAheadTestServer) -> None:
     connection = connect(linkahead_server)
-    always_401 = lambda request: (401, {}, b"<Response/>")  # noqa: E731
+    def always_401(request: RequestInfo) -> tuple[int, Mapping[str, str], bytes]:
+        return 401, {}, b"<Response/>"
+
     with linkahead_server.route("GET", "Entity", always_401), pytest.raises(LoginFailedError) as info:
         connection.retrieve(["Entity"])
     assert "answered 401" in str(info.value)
@@ -122,7 +123,9 @@ def test_server_down() -> None:
 )
 def test_status_mapping(status: int, error: type[Exception], text: str, linkahead_server: LinkAheadTestServer) -> None:
     connection = connect(linkahead_server)
-    answer = lambda request: (status, {}, b"<Error/>")  # noqa: E731
+    def answer(request: RequestInfo) -> tuple[int, Mapping[str, str], bytes]:
+        return status, {}, b"<Error/>"
+
     with linkahead_server.route("GET", "Entity", answer), pytest.raises(error) as info:
         connection.retrieve(["Entity"])
     assert text in str(info.value)

@@ -9,10 +9,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import linkahead
 import pexpect
 import pytest
-
-import linkahead
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
 
@@ -66,7 +65,7 @@ def test_input_asks_on_the_terminal(linkahead_server: LinkAheadTestServer) -> No
         child.expect("Password for admin at ")
         child.sendline(linkahead_server.users["admin"])
         child.expect("RESULT (.*)\r\n")
-        assert 'username="admin"' in child.match.group(1)
+        assert 'username="admin"' in str(child.after)
         child.expect(pexpect.EOF)
         assert linkahead_server.users["admin"] not in (child.before or "")
     finally:
@@ -84,7 +83,7 @@ def test_input_asks_again_after_a_wrong_password(linkahead_server: LinkAheadTest
         child.expect("Login failed. Password for admin at ")
         child.sendline(linkahead_server.users["admin"])
         child.expect("RESULT (.*)\r\n")
-        assert 'username="admin"' in child.match.group(1)
+        assert 'username="admin"' in str(child.after)
     finally:
         child.close(force=True)
     assert linkahead_server.counters.failed_logins == 1
