@@ -9,32 +9,60 @@ Choices that differ from a plain ``requests.Session``:
 
 - ``trust_env`` is off: ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` cannot override ``cacert``, and
   ``~/.netrc`` cannot add an ``Authorization`` header. Proxies from ``HTTPS_PROXY``/``HTTP_PROXY``
-  are resolved by the configuration, and ``NO_PROXY`` is applied here as requests would.
+  are resolved by the configuration, and ``NO_PROXY`` is applied here to them as requests would.
 - The cookie jar refuses every cookie: the core manages the ``SessionToken`` cookie itself.
 - No automatic retries and no redirects: a request goes out once; the core decides.
+- ``timeout`` applies to every request, the login included: the connect time-out bounds the TCP
+  connect (and, through a proxy, the connect to the proxy), the read time-out bounds each wait
+  for the next bytes of the TLS handshake or the response.
+- Warnings at configure time, once per configuration: :class:`InsecureConnectionWarning` when
+  ``ssl_insecure`` switches certificate checks off, :class:`CleartextPasswordWarning` when
+  credentials would cross the network unencrypted.
+- A proxy's password never appears in a log record or an error message.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import ipaddress
 import logging
 import os
+import re
+import ssl
+import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
 
 from ..exceptions import ConfigurationError, LinkAheadConnectionError, LinkAheadTimeoutError
 
-__all__ = ["Transport", "Response", "RequestsTransport", "RequestsResponse", "InsecureConnectionWarning"]
+__all__ = [
+    "Transport",
+    "Response",
+    "RequestsTransport",
+    "RequestsResponse",
+    "InsecureConnectionWarning",
+    "CleartextPasswordWarning",
+    "is_loopback_host",
+]
 
 logger = logging.getLogger("linkahead.connection")
 
 POOL_SIZE = 64
+
+# Password methods that send nothing secret; every other method sends a password, a token or
+# credential headers.
+_NO_SECRET_METHODS = frozenset({"unauthenticated"})
+
+_PROXY_VARIABLES = {"https": ("HTTPS_PROXY", "https_proxy"), "http": ("HTTP_PROXY", "http_proxy")}
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Response(Protocol):
@@ -60,7 +88,21 @@ class Transport(Protocol):
 
 
 class InsecureConnectionWarning(UserWarning):
-    """Issued once when ``ssl_insecure`` switches certificate checks off."""
+    """``ssl_insecure`` switched TLS certificate checks off for an ``https://`` url.
+
+    Issued once per configuration (each :func:`~linkahead.configure_connection` that sets it),
+    however many requests follow; urllib3's own per-request ``InsecureRequestWarning`` for that
+    host is silenced so the warning is not repeated on every request.
+    """
+
+
+class CleartextPasswordWarning(UserWarning):
+    """``url`` is plain ``http://`` to a host that is not loopback, and the password method sends a secret.
+
+    The password (or token) would cross the network unencrypted. Issued once per configuration.
+    Loopback hosts (``127.0.0.0/8``, ``::1``, ``localhost``) and ``password_method =
+    unauthenticated`` do not warn.
+    """
 
 
 class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
@@ -68,19 +110,34 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
+class _ErrorContext:
+    """What an error message needs to know about the request: the url, the proxy, what to hide."""
+
+    __slots__ = ("proxy", "secrets")
+
+    def __init__(self, proxy: str | None = None, secrets: tuple[str, ...] = ()) -> None:
+        self.proxy = proxy
+        self.secrets = secrets
+
+
 class RequestsResponse:
     """A :class:`requests.Response` seen through the legacy ``http.client``-like interface."""
 
-    __slots__ = ("_consumed", "_response", "reason", "status")
+    __slots__ = ("_consumed", "_context", "_response", "reason", "status")
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, context: _ErrorContext | None = None) -> None:
         self._response = response
+        self._context = context or _ErrorContext()
         self.status: int = response.status_code
         self.reason: str = response.reason or ""
         self._consumed = False
 
     def read(self, size: int | None = None) -> bytes:
-        """Read the body; without ``size`` all of it (the connection is then free for reuse)."""
+        """Read the body; without ``size`` all of it (the connection is then free for reuse).
+
+        :raises LinkAheadTimeoutError: the server stopped sending for longer than the read time-out.
+        :raises LinkAheadConnectionError: the connection broke while reading.
+        """
         try:
             if size is None or size < 0:
                 if self._consumed:
@@ -89,8 +146,8 @@ class RequestsResponse:
                 return self._response.content
             data: bytes = self._response.raw.read(size)
             return data
-        except requests.RequestException as error:
-            raise _connection_error(error, self._response.url or "", ()) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            raise _connection_error(error, self._response.url or "", self._context) from None
 
     def getheader(self, name: str, default: str | None = None) -> str | None:
         value: str | None = self._response.headers.get(name, default)
@@ -112,31 +169,40 @@ class RequestsTransport:
         self._timeout: Any = None
         self._verify: bool | str = True
         self._proxies: dict[str, str] = {}
-        self._secrets: tuple[str, ...] = ()
+        self._context = _ErrorContext()
 
     def configure(self, **config: Any) -> None:
-        """Set up the session from the effective configuration (``url``, ``timeout``, ``cacert``, ...)."""
-        self.close()
+        """Set up the session from the effective configuration (``url``, ``timeout``, ``cacert``, ...).
+
+        Everything is checked before the previous session is closed.
+
+        :raises ConfigurationError: ``cacert`` is not a readable PEM file.
+        """
         url = str(config["url"])
-        self._base_url = url if url.endswith("/") else url + "/"
+        base_url = url if url.endswith("/") else url + "/"
+        parts = urlsplit(base_url)
+        verify = _verify_setting(config, parts)
+        proxies = _proxies_for(base_url, config)
+        _warn_if_cleartext(config, parts)
+
+        self.close()
+        self._base_url = base_url
         self._timeout = config.get("timeout")
-        self._verify = _verify_setting(config)
-        self._proxies = _proxies_for(self._base_url, config)
-        self._secrets = tuple(
-            p for p in (urlsplit(u).password for u in self._proxies.values()) if p
-        )
+        self._verify = verify
+        self._proxies = proxies
+        self._context = _ErrorContext(proxies.get(parts.scheme.lower()), _proxy_secrets(proxies.values()))
         session = requests.Session()
         session.trust_env = False
         session.cookies.set_policy(_RefuseAllCookies())
-        session.verify = self._verify
-        session.proxies = dict(self._proxies)
+        session.verify = verify
+        session.proxies = dict(proxies)
         session.max_redirects = 0
         adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
-        if self._proxies:
-            logger.debug("Using proxies for %s: %s", self._base_url, _redacted_proxies(self._proxies))
+        if self._context.proxy:
+            logger.debug("Using the proxy %s for %s.", redact_proxy_url(self._context.proxy), base_url)
 
     @property
     def base_url(self) -> str:
@@ -144,7 +210,11 @@ class RequestsTransport:
 
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
                 body: bytes | str | None = None) -> RequestsResponse:
-        """Send one request to ``<base url><path>``; no retries, no redirects."""
+        """Send one request to ``<base url><path>``; no retries, no redirects.
+
+        :raises LinkAheadTimeoutError: no connection or no answer within ``timeout``.
+        :raises LinkAheadConnectionError: refused, TLS check failed, proxy failed, connection reset.
+        """
         session = self._session
         if session is None:
             raise LinkAheadConnectionError("The connection is not configured; call configure_connection() first.")
@@ -154,9 +224,9 @@ class RequestsTransport:
                 method, url, headers=headers, data=body, timeout=self._timeout,
                 stream=True, allow_redirects=False,
             )
-        except requests.RequestException as error:
-            raise _connection_error(error, url, self._secrets) from None
-        return RequestsResponse(response)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            raise _connection_error(error, url, self._context) from None
+        return RequestsResponse(response, self._context)
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -165,58 +235,138 @@ class RequestsTransport:
             self._session = None
 
 
-_insecure_warned = False
+# -- configuration checks and warnings ----------------------------------------------------------
 
 
-def _verify_setting(config: Mapping[str, Any]) -> bool | str:
-    global _insecure_warned
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` (and ``*.localhost``), ``127.0.0.0/8`` and ``::1``; no name is resolved."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package."""
+    level = 1
+    frame = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def _verify_setting(config: Mapping[str, Any], parts: SplitResult) -> bool | str:
     if config.get("ssl_insecure"):
-        if not _insecure_warned:
-            _insecure_warned = True
+        if parts.scheme.lower() == "https":
             warnings.warn(
-                "ssl_insecure is set: the server's TLS certificate is NOT checked, so anyone between "
-                "you and the server can read your password and data. Use cacert = /path/ca.pem instead.",
+                f"ssl_insecure is set: the TLS certificate of {parts.hostname} is NOT checked, so anyone "
+                "between you and the server can read your password and data. Use cacert = /path/ca.pem "
+                "instead.",
                 InsecureConnectionWarning,
-                stacklevel=4,
+                stacklevel=_caller_stacklevel(),
             )
-        # One loud warning is enough; urllib3 would repeat its own on every request.
-        import urllib3
-
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            # urllib3 would repeat its own warning on every request; silence it for this host only,
+            # not for every other user of urllib3 in the process.
+            warnings.filterwarnings(
+                "ignore",
+                message=f"Unverified HTTPS request is being made to host '{re.escape(parts.hostname or '')}'",
+                category=urllib3.exceptions.InsecureRequestWarning,
+            )
         return False
     cacert = config.get("cacert")
     if cacert:
+        cacert = str(cacert)
         if not os.path.isfile(cacert):
             raise ConfigurationError(
-                f"cacert = {cacert!r} ({config.get('cacert') and 'configured'}) is not a file. "
-                "Point it to a PEM file with the certificate authority that signed the server's certificate."
+                f"cacert = {cacert!r} is not a file. Point it to a PEM file with the certificate "
+                "authority that signed the server's certificate."
             )
-        return str(cacert)
+        try:
+            ssl.create_default_context(cafile=cacert)
+        except (ssl.SSLError, OSError, ValueError) as error:
+            raise ConfigurationError(
+                f"cacert = {cacert!r} holds no usable PEM certificate ({_one_line(error)}). It must contain "
+                "the '-----BEGIN CERTIFICATE-----' block of the certificate authority that signed the "
+                "server's certificate."
+            ) from None
+        return cacert
     return True
+
+
+def _warn_if_cleartext(config: Mapping[str, Any], parts: SplitResult) -> None:
+    method = str(config.get("password_method") or "plain")
+    if parts.scheme.lower() != "http" or method in _NO_SECRET_METHODS:
+        return
+    host = parts.hostname or ""
+    if is_loopback_host(host):
+        return
+    warnings.warn(
+        f"url {parts.scheme}://{parts.netloc}/ is plain http to {host}, which is not this machine: the "
+        f"password or token of password_method {method!r} crosses the network in clear text, readable "
+        "by anyone on the way. Use an https:// url.",
+        CleartextPasswordWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 def _proxies_for(base_url: str, config: Mapping[str, Any]) -> dict[str, str]:
     proxies: dict[str, str] = {}
-    origins = getattr(config, "origin", None)
+    origin = getattr(config, "origin", None)
     for scheme in ("https", "http"):
         value = config.get(f"{scheme}_proxy")
         if not value:
             continue
-        from_environment = origins is not None and str(origins(f"{scheme}_proxy")).startswith("environment")
-        if from_environment and requests.utils.should_bypass_proxies(base_url, no_proxy=None):
-            continue  # NO_PROXY applies to proxies from the environment, as in requests
-        proxies[scheme] = str(value)
+        value = str(value)
+        if _from_environment(scheme, value, origin) and requests.utils.should_bypass_proxies(base_url, no_proxy=None):
+            logger.debug("NO_PROXY excludes %s from the %s proxy from the environment.", base_url, scheme)
+            continue
+        proxies[scheme] = value
     return proxies
 
 
-def _redacted_proxies(proxies: Mapping[str, str]) -> dict[str, str]:
-    shown = {}
-    for scheme, proxy in proxies.items():
+def _from_environment(scheme: str, value: str, origin: Any) -> bool:
+    """Did this proxy come from ``HTTPS_PROXY``/``HTTP_PROXY``? Only those honour ``NO_PROXY``."""
+    if callable(origin):
+        return str(origin(f"{scheme}_proxy")).startswith("environment")
+    # configure(**config) receives a plain dict without origins: a value equal to the
+    # environment's is taken to be the environment's.
+    return any((os.environ.get(name) or "").strip() == value for name in _PROXY_VARIABLES[scheme])
+
+
+# -- redaction ---------------------------------------------------------------------------------
+
+
+def redact_proxy_url(proxy: str) -> str:
+    """``proxy`` with its password replaced by ``***`` (``socks5://user:***@host:1080``)."""
+    try:
         parts = urlsplit(proxy)
-        if parts.password:
-            proxy = proxy.replace(f":{parts.password}@", ":***@")
-        shown[scheme] = proxy
-    return shown
+        password = parts.password
+    except ValueError:
+        return "<invalid proxy url>"
+    if password is None:
+        return proxy
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def _proxy_secrets(proxies: Any) -> tuple[str, ...]:
+    secrets: list[str] = []
+    for proxy in proxies:
+        try:
+            password = urlsplit(proxy).password
+        except ValueError:
+            continue
+        if password:
+            secrets.extend({password, unquote(password)})
+    # Longest first, so a password containing another is hidden whole.
+    return tuple(sorted(set(secrets), key=len, reverse=True))
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -225,35 +375,89 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def _connection_error(error: requests.RequestException, url: str, secrets: tuple[str, ...]) -> LinkAheadConnectionError:
-    detail = _redact(_innermost_reason(error), secrets)
-    if isinstance(error, requests.ConnectTimeout):
+# -- error mapping -----------------------------------------------------------------------------
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it wraps (``reason``, ``args[0]``, ``__cause__``, ``__context__``)."""
+    pending = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        if current.args:
+            wrapped.append(current.args[0])
+        pending.extend(inner for inner in wrapped if isinstance(inner, BaseException))
+
+
+def _timeout_kind(error: BaseException) -> str | None:
+    for inner in _causes(error):
+        if isinstance(inner, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
+            return "connect"
+    for inner in _causes(error):
+        if isinstance(inner, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+            return "read"
+    return None
+
+
+def _connection_error(error: BaseException, url: str, context: _ErrorContext) -> LinkAheadConnectionError:
+    detail = _redact(_innermost_reason(error), context.secrets)
+    via = f" through the proxy {redact_proxy_url(context.proxy)}" if context.proxy else ""
+    timeout = _timeout_kind(error)
+    if timeout == "connect":
         return LinkAheadTimeoutError(
-            f"Timed out connecting to {url}: the server did not accept the connection within the "
-            f"connect time-out. Check url and network, or raise timeout. ({detail})"
+            f"Timed out connecting to {url}{via}: no connection within the connect time-out. "
+            f"Check url, port and network, or raise timeout. ({detail})"
         )
-    if isinstance(error, requests.ReadTimeout):
+    if timeout == "read":
         return LinkAheadTimeoutError(
-            f"Timed out waiting for {url} to answer: no response within the read time-out. "
+            f"Timed out waiting for {url}{via} to answer: nothing arrived within the read time-out. "
             f"The server may be overloaded; raise timeout if requests are legitimately slow. ({detail})"
         )
-    if isinstance(error, requests.exceptions.SSLError):
-        which = "the server's certificate is not signed by a trusted authority"
-        if "hostname" in detail.lower() or "match" in detail.lower():
-            which = "the server's certificate does not match its host name"
-        return LinkAheadConnectionError(
-            f"TLS check failed for {url}: {which} ({detail}). Set cacert = /path/to/ca.pem to trust a "
-            "private certificate authority, and make sure url uses the host name in the certificate."
-        )
+    if isinstance(error, requests.exceptions.SSLError) or any(
+        isinstance(inner, ssl.SSLError) for inner in _causes(error)
+    ):
+        return LinkAheadConnectionError(f"TLS check failed for {url}{via}: {_tls_problem(detail)} ({detail})")
     if isinstance(error, requests.exceptions.ProxyError):
         return LinkAheadConnectionError(
-            f"The proxy failed for {url} ({detail}). Check https_proxy/http_proxy, or set them to null."
+            f"The proxy failed for {url}{via} ({detail}). Check https_proxy/http_proxy (and the "
+            "HTTPS_PROXY/HTTP_PROXY environment variables), or set them to null for a direct connection."
         )
-    if isinstance(error, requests.ConnectionError):
+    if isinstance(error, requests.exceptions.InvalidSchema) and "socks" in detail.lower():
         return LinkAheadConnectionError(
-            f"Cannot connect to {url} ({detail}). Is the server running, and are url and port right?"
+            f"Cannot use the proxy for {url}: {detail} Install SOCKS support: pip install 'requests[socks]'."
         )
-    return LinkAheadConnectionError(f"Request to {url} failed: {type(error).__name__} ({detail})")
+    if isinstance(error, (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError)):
+        if context.proxy:
+            hint = "Is the proxy running and does it let you through, and are url and port right?"
+        else:
+            hint = "Is the server running, and are url and port right?"
+        return LinkAheadConnectionError(f"Cannot connect to {url}{via} ({detail}). {hint}")
+    return LinkAheadConnectionError(f"Request to {url}{via} failed: {type(error).__name__} ({detail})")
+
+
+def _tls_problem(detail: str) -> str:
+    """Which TLS check failed, in words, with the fix."""
+    text = detail.lower()
+    if "mismatch" in text or "doesn't match" in text or "not valid for" in text:
+        return (
+            "hostname check: the server's certificate is not issued for the host name in url. Use the "
+            "host name the certificate names in url (cacert cannot fix a name mismatch)."
+        )
+    if "expired" in text:
+        return "the server's certificate has expired (or is not yet valid); the server needs a new certificate."
+    if "certificate verify failed" in text or "self-signed" in text or "self signed" in text:
+        return (
+            "certificate check: the server's certificate is not signed by a certificate authority you "
+            "trust. Set cacert = /path/to/ca.pem to trust the authority that signed it."
+        )
+    if "wrong version number" in text or "record layer" in text or "http request" in text:
+        return "the server does not speak TLS on this port; if it is a plain HTTP server, use an http:// url."
+    return "the TLS handshake failed. Check url and port, and cacert if the server uses a private authority."
 
 
 def _innermost_reason(error: BaseException) -> str:
@@ -265,3 +469,7 @@ def _innermost_reason(error: BaseException) -> str:
         seen = inner
     text = str(seen) or type(seen).__name__
     return " ".join(text.split())[:300]
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
