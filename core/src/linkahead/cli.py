@@ -1,22 +1,532 @@
-"""The ``linkahead-auth`` command line tool."""
+"""The ``linkahead-auth`` command line tool.
+
+Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``. Exit codes:
+0 success, 1 failure (the one error line says what and how to fix it), 2 usage error,
+130 interrupted. ``-v`` logs at DEBUG level through a formatter that hides secrets and shows
+tracebacks; without it no traceback is printed.
+
+The ``--json`` shapes of ``methods``, ``status`` and ``config`` carry ``"format": 1`` and are
+documented in ``docs/cli.rst``; keys are only ever added within a format version.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata as metadata
+import json
+import logging
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
-from .demo import run_demo
+from . import configuration, plugins
+from .connection.connection import _Connection
+from .demo import run_demo, who_am_i
+from .exceptions import ConfigurationError, LinkAheadException
+from .version import __version__
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "JSON_FORMAT", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+
+PROG = "linkahead-auth"
+JSON_FORMAT = 1
+"""The version of the ``--json`` shapes; bumped only when a key changes meaning or disappears."""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+logger = logging.getLogger("linkahead.cli")
+
+# Cookie and header values are secrets wherever they turn up in a formatted log line.
+_SECRET_PATTERNS = (
+    re.compile(r"(SessionToken=)[^;\s'\"]+"),
+    re.compile(r"((?:Authorization|Proxy-Authorization)['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n]+", re.IGNORECASE),
+    re.compile(r"(password=)[^&\s'\"]+", re.IGNORECASE),
+    re.compile(r"(://[^/\s:@'\"]+:)[^@\s/'\"]+(?=@)"),  # a password inside a URL
+)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats records (tracebacks included) and replaces known secret values by ``***``.
+
+    The core never logs a secret; this is the second line of defence for the CLI, which also
+    prints tracebacks that may quote a careless plugin's exception text.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self.secrets: set[str] = set()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(r"\1***", text)
+        return text
+
+
+class CliError(Exception):
+    """A failure the CLI reports as one line, with exit code ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+
+def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    # The same options are accepted before and after the subcommand; on the subcommand they
+    # default to SUPPRESS so that they do not overwrite a value given before it.
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("connection options (override pylinkahead.ini)")
+    group.add_argument("--url", default=default(None), help="the server's base URL")
+    group.add_argument("--username", default=default(None), help="the user name")
+    group.add_argument("--method", dest="password_method", metavar="METHOD", default=default(None),
+                       help="the password method (password_method), e.g. plain, input, pass, keyring")
+    group.add_argument("--config", metavar="FILE", default=default(None),
+                       help="read this configuration file (sets PYLINKAHEADINI for this process)")
+    group.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                       help="log at DEBUG level to stderr (secrets hidden) and show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``linkahead-auth`` (also used to generate the CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Check and manage the connection to a LinkAhead server and its password methods.",
+        epilog="Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted. "
+               "Never put a password on the command line; use a password method.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} (linkahead-connection {__version__})")
+    _add_common(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str, description: str, json_option: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=description)
+        _add_common(sub, suppress=True)
+        if json_option:
+            sub.add_argument("--json", action="store_true", help="print one JSON object (format documented)")
+        return sub
+
+    command("methods", "list the installed password methods",
+            "List the installed password methods with their distribution, version and summary. Each "
+            "plugin is imported to check it; one that fails is listed as broken with its error "
+            "(exit code 1).", json_option=True)
+    command("status", "show the configuration in use and check that authentication works",
+            "Show which configuration file was read, the server and the password method, then "
+            "authenticate and show the user, realm and roles the server reports. Exit code 0 when "
+            "authenticated, 1 otherwise.", json_option=True)
+    command("config", "show the effective [Connection] configuration and where each value came from",
+            "Show every option of the effective configuration with its origin (default, file, "
+            "environment, argument). Secret values are shown as ***.", json_option=True)
+    command("login", "authenticate now and verify with the server",
+            "Get credentials through the password method now (keyring: asks and stores the "
+            "password when none is stored; input: asks) and verify them with the server.")
+    command("logout", "log out and let the password method forget what it keeps",
+            "Log out at the server if this process holds a session, and call the password "
+            "method's forget hook (keyring: removes the stored password; see the method's page).")
+    command("demo", "start the embedded server and log in with every installed method",
+            "Start an embedded LinkAhead test server on loopback and log in once with every "
+            "installed password method that can run without outside help. Your own "
+            "configuration files are not read.")
+    return parser
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key) for key in ("url", "username", "password_method")
+            if getattr(args, key, None) is not None}
+
+
+def _searched_files() -> list[dict[str, Any]]:
+    named = os.environ.get(configuration.ENV_INI)
+    entries: list[dict[str, Any]] = []
+    if named:
+        path = Path(named).expanduser()
+        entries.append({"path": str(path.absolute()), "exists": path.is_file(), "source": configuration.ENV_INI})
+    for candidate in configuration.config_file_candidates():
+        entries.append({"path": str(candidate.absolute()), "exists": candidate.is_file(), "source": "search"})
+    return entries
+
+
+def _config_file() -> dict[str, Any]:
+    """The file that is read (``path`` absolute, or ``None``), why, and the places searched."""
+    searched = _searched_files()
+    found = configuration.find_config_file()  # raises for a missing $PYLINKAHEADINI
+    if found is None:
+        return {"path": None, "source": None, "searched": searched}
+    source = configuration.ENV_INI if os.environ.get(configuration.ENV_INI) else "search"
+    return {"path": str(found.absolute()), "source": source, "searched": searched}
+
+
+def _check_url(kwargs: dict[str, Any]) -> None:
+    if "url" in kwargs:
+        return
+    settings = configuration.collect({})
+    if settings.values.get("url"):
+        return
+    where = f"the [Connection] section of {settings.file}" if settings.file else "no configuration file was found"
+    raise ConfigurationError(
+        f"No server URL is configured ({where}). Pass --url https://host:port/ or add "
+        "'url = ...' to [Connection] in pylinkahead.ini (see linkahead-auth config)."
+    )
+
+
+def _configure(args: argparse.Namespace, formatter: RedactingFormatter) -> _Connection:
+    kwargs = _connection_kwargs(args)
+    _check_url(kwargs)
+    connection = _Connection.get_instance().configure(**kwargs)
+    config = connection.config
+    formatter.secrets.update(str(config[key]) for key in config
+                             if config.is_secret(key) and config[key] not in (None, ""))
+    return connection
+
+
+def _method_info(method: plugins.Method) -> dict[str, Any]:
+    return {"name": method.name, "distribution": method.distribution, "version": method.version}
+
+
+def _method_text(info: dict[str, Any]) -> str:
+    if info.get("distribution"):
+        return f"{info['name']} ({info['distribution']} {info.get('version') or ''})".replace(" )", ")")
+    return str(info["name"])
+
+
+def _error_info(error: BaseException) -> dict[str, str]:
+    return {"type": type(error).__name__, "message": _one_line(error)}
+
+
+def _one_line(error: BaseException) -> str:
+    text = error.msg if isinstance(error, LinkAheadException) else str(error)
+    return " ".join(text.split())
+
+
+def _print_json(out: TextIO, data: dict[str, Any]) -> None:
+    out.write(json.dumps({"format": JSON_FORMAT, **data}, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def _table(out: TextIO, rows: Iterable[Sequence[str]], indent: str = "  ") -> None:
+    rows = [list(row) for row in rows]
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
+        out.write((indent + "  ".join(cells)).rstrip() + "\n")
+
+
+# -- methods ------------------------------------------------------------------------------------
+
+
+def describe_methods(check: bool = True) -> list[dict[str, Any]]:
+    """Every installed method from entry-point metadata; with ``check``, each is also imported.
+
+    Reading the metadata imports nothing; the check loads each plugin and records a failure as
+    ``status: broken`` with the error text instead of raising.
+    """
+    described = []
+    for name, entry_point in sorted(plugins.installed_methods().items()):
+        dist = entry_point.dist
+        summary = None
+        if dist is not None:
+            summary = (dist.metadata.get_all("Summary") or [None])[0]
+        item: dict[str, Any] = {
+            "name": name,
+            "distribution": dist.name if dist is not None else None,
+            "version": dist.version if dist is not None else None,
+            "summary": summary,
+            "entry_point": entry_point.value,
+            "status": "unchecked",
+            "error": None,
+            "options": None,
+        }
+        if check:
+            try:
+                method = plugins.load_method(name)
+                item["options"] = [option.name for option in method.options()]
+                item["status"] = "ok"
+            except LinkAheadException as error:
+                item["status"] = "broken"
+                item["error"] = _one_line(error)
+        described.append(item)
+    return described
+
+
+def _shadowed() -> list[dict[str, Any]]:
+    # Two distributions publishing the same method name: only the first one is used.
+    seen: dict[str, metadata.EntryPoint] = {}
+    shadowed = []
+    for entry_point in metadata.entry_points(group=plugins.ENTRY_POINT_GROUP):
+        first = seen.setdefault(entry_point.name, entry_point)
+        if first is not entry_point:
+            shadowed.append({
+                "name": entry_point.name,
+                "distribution": entry_point.dist.name if entry_point.dist else None,
+                "used": first.dist.name if first.dist else None,
+            })
+    return shadowed
+
+
+def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    described = describe_methods(check=True)
+    shadowed = _shadowed()
+    broken = [item for item in described if item["status"] == "broken"]
+    if args.json:
+        _print_json(out, {"methods": described, "shadowed": shadowed})
+        return EXIT_FAILURE if broken else EXIT_OK
+    if not described:
+        out.write("No password methods are installed. Install the standard ones: "
+                  "pip install 'linkahead-connection[standard]'\n")
+        return EXIT_FAILURE
+    out.write("Installed password methods:\n")
+    _table(out, [(item["name"], item["distribution"] or "?", item["version"] or "?", item["summary"] or "")
+                 for item in described if item["status"] == "ok"])
+    if broken:
+        out.write("\nBroken password methods (they cannot be used):\n")
+        for item in broken:
+            out.write(f"  {item['name']} ({item['distribution'] or '?'} {item['version'] or '?'}): {item['error']}\n")
+    for item in shadowed:
+        out.write(f"\nNote: {item['distribution']} also provides {item['name']!r}; {item['used']} is used.\n")
+    return EXIT_FAILURE if broken else EXIT_OK
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    report: dict[str, Any] = {
+        "ok": False, "config_file": None, "config_source": None, "searched": [], "url": None,
+        "username": None, "method": None, "user": None, "error": None,
+    }
+    try:
+        file_info = _config_file()
+        report.update(config_file=file_info["path"], config_source=file_info["source"],
+                      searched=file_info["searched"])
+        settings = configuration.collect(_connection_kwargs(args))
+        report.update(url=settings.values.get("url"), username=settings.values.get("username"),
+                      method={"name": str(settings.method), "distribution": None, "version": None})
+        connection = _configure(args, formatter)
+        config = connection.config
+        report.update(url=config["url"], username=config.get("username"), method=_method_info(connection.method))
+        report["user"] = who_am_i(connection)
+        report["ok"] = True
+    except LinkAheadException as error:
+        logger.debug("status failed", exc_info=True)
+        report["error"] = _error_info(error)
+    if args.json:
+        _print_json(out, report)
+        return EXIT_OK if report["ok"] else EXIT_FAILURE
+    _status_text(out, report)
+    return EXIT_OK if report["ok"] else EXIT_FAILURE
+
+
+def _status_text(out: TextIO, report: dict[str, Any]) -> None:
+    if report["config_file"]:
+        via = f" (from ${configuration.ENV_INI})" if report["config_source"] == configuration.ENV_INI else ""
+        out.write(f"Configuration file: {report['config_file']}{via}\n")
+    else:
+        out.write("Configuration file: none found; searched:\n")
+        for entry in report["searched"]:
+            out.write(f"  {entry['path']}\n")
+    out.write(f"Server:             {report['url'] or '(not configured)'}\n")
+    if report["method"]:
+        out.write(f"Password method:    {_method_text(report['method'])}\n")
+    if report["username"]:
+        out.write(f"User name:          {report['username']}\n")
+    user = report["user"]
+    if report["ok"] and user is not None:
+        roles = ", ".join(user["roles"]) or "none"
+        out.write(f"OK: authenticated as {user['username']} (realm {user['realm']}, roles: {roles})\n")
+    else:
+        error = report["error"] or {"message": "unknown error"}
+        out.write(f"FAILED: {error['message']}\n")
+
+
+# -- config -------------------------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if value is None or isinstance(value, (str, int, float, bool, list)):
+        return value
+    return str(value)
+
+
+def _text_value(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_text_value(item) for item in value) + ")"
+    return str(value)
+
+
+def config_entries(config: configuration.ConnectionConfig) -> list[dict[str, Any]]:
+    """Every option of ``config``: name, value (secrets ``***``), origin and flags.
+
+    Keys kept for other installed methods (``keyring_service`` while ``plain`` is selected) are
+    marked ``ignored`` and their values are not shown: this method does not say whether they are
+    secret.
+    """
+    entries = []
+    declared = config.options
+    order = {name: index for index, name in enumerate(declared)}
+    for key in sorted(config, key=lambda name: (order.get(name, len(order)), name)):
+        value = config[key]
+        entry: dict[str, Any] = {"name": key, "origin": config.origin(key), "secret": config.is_secret(key),
+                                 "ignored": key not in declared}
+        if entry["ignored"]:
+            entry["value"] = None if value is None else "***"
+        elif entry["secret"] and value is not None:
+            entry["value"] = "***"
+        else:
+            entry["value"] = _json_value(value)
+        entry["text"] = "***" if entry["value"] == "***" else _text_value(value)
+        entries.append(entry)
+    return entries
+
+
+def cmd_config(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    report: dict[str, Any] = {"ok": False, "config_file": None, "method": None, "options": {}, "error": None}
+    entries: list[dict[str, Any]] = []
+    try:
+        report["config_file"] = _config_file()["path"]
+        connection = _configure(args, formatter)
+        report["method"] = _method_info(connection.method)
+        entries = config_entries(connection.config)
+        report["options"] = {entry["name"]: {key: entry[key] for key in ("value", "origin", "secret", "ignored")}
+                             for entry in entries}
+        report["ok"] = True
+    except LinkAheadException as error:
+        logger.debug("config failed", exc_info=True)
+        report["error"] = _error_info(error)
+    if args.json:
+        _print_json(out, report)
+        return EXIT_OK if report["ok"] else EXIT_FAILURE
+    if not report["ok"]:
+        raise CliError(report["error"]["message"])
+    out.write(f"Configuration file: {report['config_file'] or 'none'}\n")
+    out.write(f"Password method:    {_method_text(report['method'])}\n\n")
+    rows = [("option", "value", "origin")]
+    for entry in entries:
+        origin = entry["origin"] + (" (ignored: for another method)" if entry["ignored"] else "")
+        rows.append((entry["name"], entry["text"], origin))
+    _table(out, rows, indent="")
+    return EXIT_OK
+
+
+# -- login / logout -----------------------------------------------------------------------------
+
+
+def cmd_login(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    connection = _configure(args, formatter)
+    who = who_am_i(connection)
+    roles = ", ".join(who["roles"]) or "none"
+    out.write(f"Logged in to {connection.config['url']} as {who['username']} (realm {who['realm']}, "
+              f"roles: {roles}) with password method {_method_text(_method_info(connection.method))}.\n")
+    return EXIT_OK
+
+
+def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    connection = _configure(args, formatter)
+    method = connection.method
+    had_session = connection.auth.state.token is not None
+    connection.logout()
+    forgets = bool(method.manager.hook.forget.get_hookimpls())
+    method.forget(connection.config)
+    url = connection.config["url"]
+    if had_session:
+        out.write(f"Logged out at {url}.\n")
+    if forgets:
+        out.write(f"Password method {method.name!r} forgot what it keeps for {url}.\n")
+    else:
+        out.write(f"Password method {method.name!r} keeps nothing to forget "
+                  "(its credentials come from the configuration or a prompt).\n")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    only = [args.password_method] if args.password_method else None
+    return run_demo(out, only=only)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], int]] = {
+    "methods": cmd_methods,
+    "status": cmd_status,
+    "config": cmd_config,
+    "login": cmd_login,
+    "logout": cmd_logout,
+    "demo": cmd_demo,
+}
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def _setup_logging(verbose: bool) -> tuple[RedactingFormatter, logging.Handler]:
+    formatter = RedactingFormatter("%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    package_logger = logging.getLogger("linkahead")
+    package_logger.addHandler(handler)
+    # The ini option debug = true raises the level later; our handler then prints, redacted.
+    package_logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    return formatter, handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``linkahead-auth``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="linkahead-auth", description="LinkAhead connection tools.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="start the embedded server and log in with every standard method")
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return run_demo(sys.stdout)
-    return 2  # pragma: no cover -- argparse rejects unknown commands
+    if args.config is not None:
+        config_path = Path(args.config).expanduser()
+        if not config_path.is_file():
+            parser.error(f"--config {args.config}: no such file")
+        os.environ[configuration.ENV_INI] = str(config_path)
+    formatter, handler = _setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args, sys.stdout, formatter)
+    except (LinkAheadException, CliError) as error:
+        logger.debug("%s failed", args.command, exc_info=True)
+        code = error.code if isinstance(error, CliError) else EXIT_FAILURE
+        sys.stderr.write(f"{PROG}: error: {formatter.redact(_one_line(error))}\n")
+        return code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the last line of defence: one line, no traceback unless -v
+        logger.debug("%s crashed", args.command, exc_info=True)
+        sys.stderr.write(
+            f"{PROG}: internal error: {type(error).__name__} in {args.command}. This is a bug; "
+            "run again with -v for the traceback and report it.\n"
+        )
+        return EXIT_FAILURE
+    finally:
+        logging.getLogger("linkahead").removeHandler(handler)
+        _Connection.get_instance().close()

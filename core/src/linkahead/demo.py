@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,39 +50,69 @@ def _plugin_demo_config(method: plugins.Method, server: LinkAheadTestServer, wor
     return None if answer is None else dict(answer)
 
 
-def run_demo(out: TextIO) -> int:
-    """Run the demo, writing a table to ``out``. Returns 0 when every runnable method logged in."""
+class _Skip(Exception):
+    """The method cannot be shown here; the text says why."""
+
+
+def _demo_one(name: str, server: LinkAheadTestServer, workdir: Path) -> str:
+    """Log in with method ``name``; the result line. Raises :class:`_Skip` or a LinkAhead error."""
+    method = plugins.load_method(name)
+    config = _builtin_config(name, server)
+    if config is None:
+        try:
+            config = _plugin_demo_config(method, server, workdir)
+        except LinkAheadException as error:
+            raise _Skip(" ".join(error.msg.split())) from None
+    if config is None:
+        raise _Skip("needs outside help, e.g. a terminal")
+    # The user's own pylinkahead.ini and proxy variables must not leak into the demo: point
+    # PYLINKAHEADINI at an empty file (unless the plugin chose one) and switch proxies off.
+    if "PYLINKAHEADINI" not in os.environ:
+        empty = workdir / "empty-pylinkahead.ini"
+        empty.write_text("[Connection]\n", encoding="utf-8")
+        os.environ["PYLINKAHEADINI"] = str(empty)
+    config.setdefault("https_proxy", None)
+    config.setdefault("http_proxy", None)
+    connection = _Connection.get_instance().configure(url=server.url, password_method=name, **config)
+    started = time.perf_counter()
+    who = who_am_i(connection)
+    elapsed = (time.perf_counter() - started) * 1000
+    roles = ", ".join(who["roles"]) or "none"
+    return (f"authenticated as {who['username']} (realm {who['realm']}, roles {roles}) "
+            f"in {elapsed:.0f} ms")
+
+
+def run_demo(out: TextIO, only: Sequence[str] | None = None) -> int:
+    """Run the demo, writing a table to ``out``. Returns 0 when every runnable method logged in.
+
+    :param only: demonstrate only these methods (default: every installed one).
+    """
     installed = sorted(plugins.installed_methods())
+    names = list(only) if only else installed
     failures = 0
     saved_environment = dict(os.environ)
     with LinkAheadTestServer(anonymous=True) as server, tempfile.TemporaryDirectory() as tmp:
         out.write(f"Embedded LinkAhead server at {server.url}\n")
         out.write(f"Installed password methods: {', '.join(installed) or 'none'}\n\n")
-        for name in installed:
+        for name in names:
             workdir = Path(tmp) / name
             workdir.mkdir()
             reset_connection()
             try:
-                method = plugins.load_method(name)
-                config = _builtin_config(name, server)
-                if config is None:
-                    config = _plugin_demo_config(method, server, workdir)
-                if config is None:
-                    out.write(f"  {name:<16} skipped  (needs outside help, e.g. a terminal)\n")
-                    continue
-                connection = _Connection.get_instance().configure(url=server.url, password_method=name, **config)
-                who = who_am_i(connection)
-                roles = ", ".join(who["roles"]) or "none"
-                out.write(f"  {name:<16} OK       authenticated as {who['username']} "
-                          f"(realm {who['realm']}, roles {roles})\n")
+                line = _demo_one(name, server, workdir)
+                out.write(f"  {name:<16} OK       {line}\n")
+            except _Skip as skip:
+                out.write(f"  {name:<16} skipped  ({skip})\n")
             except LinkAheadException as error:
                 failures += 1
-                out.write(f"  {name:<16} FAILED   {error}\n")
+                out.write(f"  {name:<16} FAILED   {' '.join(error.msg.split())}\n")
             finally:
                 reset_connection()
                 os.environ.clear()
                 os.environ.update(saved_environment)
-        out.write(f"\nServer counters: {server.counters}\n")
+            out.flush()
+        counters = server.counters
+        out.write(f"\nServer: {counters.requests} requests, {counters.logins} password logins, "
+                  f"{counters.one_time_logins} one-time token logins, {counters.anonymous} anonymous, "
+                  f"{counters.rejected} rejected.\n")
     return 1 if failures else 0
-
-
