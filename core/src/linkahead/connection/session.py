@@ -222,10 +222,14 @@ class AuthSession:
             return replace(state, token=None, headers=headers, refresh_at=credentials_deadline,
                            credentials_refresh_at=credentials_deadline)
         headers["Cookie"] = f"SessionToken={token}"
+        # Parsing a token costs more than the rest of a request's bookkeeping, so the session's
+        # lifetime is read once per session; a renewal only moves the deadline.
         timeout = state.session_timeout
-        if timeout is None or state.token is None:
+        if timeout is None or state.token is None or (
+            isinstance(credentials, TokenCredentials) and state.token == credentials.token
+        ):
             timeout = _token_lifetime(token)
-        session_deadline = INFINITY if timeout is None else time.time() + timeout - _margin(timeout)
+        session_deadline = INFINITY if timeout in (None, INFINITY) else time.time() + timeout - _margin(timeout)
         return replace(state, token=token, headers=headers, session_timeout=timeout,
                        refresh_at=min(session_deadline, credentials_deadline),
                        credentials_refresh_at=credentials_deadline)
@@ -296,10 +300,11 @@ def _expiry_of(credentials: Credentials | None) -> float | None:
 
 
 def _token_lifetime(token: str) -> float | None:
+    """The session lifetime a token announces; ``inf`` when it cannot be read, ``None`` for one-time tokens."""
     try:
         info = parse_token(token)
     except ValueError:
-        return None
+        return INFINITY
     if info.one_time:
         return None  # a one-time token's lifetime says nothing about the session it opens
     return info.timeout_ms / 1000.0

@@ -55,6 +55,10 @@ class Counters:
     """Requests authenticated by a one-time token."""
     anonymous: int = 0
     """Requests served as user ``anonymous``."""
+    bearer: int = 0
+    """Requests authenticated by an ``Authorization: Bearer`` header (see ``bearer_tokens``)."""
+    tokens_issued: int = 0
+    """Tokens made by :meth:`LinkAheadTestServer.make_token` (e.g. by a test's SSO endpoint)."""
 
 
 @dataclass
@@ -103,6 +107,8 @@ class LinkAheadTestServer:
         self.response_delay = 0.0
         """Seconds to wait before answering each request (interrupted by :meth:`stop`)."""
         self.last_request_headers: dict[str, str] = {}
+        self.bearer_tokens: dict[str, str] = {}
+        """``Authorization: Bearer <key>`` accepted as user ``value``, as an SSO front end would."""
         self._secret = secrets.token_bytes(32)
         self._valid_after_ms = 0
         self._replays: dict[str, int] = {}
@@ -188,6 +194,12 @@ class LinkAheadTestServer:
         :param timeout: lifetime in seconds (default: ``session_timeout``; one-time: 7 days).
         :param issued_at: seconds since the epoch (default: now); in the past for an expired token.
         """
+        self._count(tokens_issued=1)
+        return self._make_token(username, one_time=one_time, timeout=timeout, issued_at=issued_at,
+                                max_replays=max_replays, replay_timeout=replay_timeout)
+
+    def _make_token(self, username: str, *, one_time: bool = False, timeout: float | None = None,
+                    issued_at: float | None = None, max_replays: int = 1, replay_timeout: float = 30.0) -> str:
         issued_ms = int((time.time() if issued_at is None else issued_at) * 1000)
         if timeout is None:
             timeout = 604800.0 if one_time else self.session_timeout
@@ -235,7 +247,7 @@ class LinkAheadTestServer:
 
     def session_cookie(self, username: str) -> str:
         """A ``Set-Cookie`` value with a fresh session token for ``username``."""
-        return f"SessionToken={self.make_token(username)}; Path=/; Max-Age={int(self.session_timeout)}; HttpOnly"
+        return f"SessionToken={self._make_token(username)}; Path=/; Max-Age={int(self.session_timeout)}; HttpOnly"
 
     def _count(self, **increments: int) -> None:
         with self._lock:
@@ -383,6 +395,13 @@ class _Handler(BaseHTTPRequestHandler):
                     owner._count(one_time_logins=1)
                 return username, owner.session_cookie(username)
             return None, None
+        authorization = self.headers.get("Authorization") or ""
+        if authorization.startswith("Bearer "):
+            bearer_user = owner.bearer_tokens.get(authorization[len("Bearer "):])
+            if bearer_user is None:
+                return None, None
+            owner._count(bearer=1)
+            return bearer_user, None
         if owner.anonymous:
             owner._count(anonymous=1)
             return "anonymous", None
