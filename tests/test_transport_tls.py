@@ -11,11 +11,11 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import linkahead
 import pytest
 import trustme
 import urllib3.exceptions
-
-import linkahead
+from linkahead.connection.connection import _Connection
 from linkahead.connection.transport import InsecureConnectionWarning
 from linkahead.exceptions import ConfigurationError, LinkAheadConnectionError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
@@ -47,7 +47,7 @@ def tls_server(ca: trustme.CA) -> Iterator[LinkAheadTestServer]:
         yield server
 
 
-def _configure(url: str, **options: object) -> linkahead.connection.connection._Connection:
+def _configure(url: str, **options: object) -> _Connection:
     return linkahead.configure_connection(url=url, username="admin", password=PASSWORD,
                                           password_method="plain", **options)
 

@@ -398,6 +398,9 @@ def _timeout_kind(error: BaseException) -> str | None:
     for inner in _causes(error):
         if isinstance(inner, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
             return "connect"
+        # urllib3 bounds the TLS handshake by the connect time-out but reports it as a read time-out.
+        if isinstance(inner, TimeoutError) and "handshake" in str(inner).lower():
+            return "handshake"
     for inner in _causes(error):
         if isinstance(inner, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
             return "read"
@@ -412,6 +415,12 @@ def _connection_error(error: BaseException, url: str, context: _ErrorContext) ->
         return LinkAheadTimeoutError(
             f"Timed out connecting to {url}{via}: no connection within the connect time-out. "
             f"Check url, port and network, or raise timeout. ({detail})"
+        )
+    if timeout == "handshake":
+        return LinkAheadTimeoutError(
+            f"Timed out in the TLS handshake with {url}{via}: the server accepted the connection but did "
+            f"not complete TLS within the connect time-out. Is it really an https server on this port? "
+            f"({detail})"
         )
     if timeout == "read":
         return LinkAheadTimeoutError(
