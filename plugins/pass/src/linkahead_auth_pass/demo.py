@@ -47,7 +47,7 @@ def _cleanup(home: str) -> None:
 
 
 def prepare_demo_store(gpg: str, password: str, workdir: Path) -> dict[str, str]:
-    """Create a key without passphrase and a store in ``workdir`` holding ``password``; set GNUPGHOME to them."""
+    """Make a key without passphrase and a store in ``workdir`` holding ``password``; export both."""
     home = tempfile.mkdtemp(prefix="gpg")
     atexit.register(_cleanup, home)
     _run(gpg, home, "--pinentry-mode", "loopback", "--passphrase", "", "--quick-generate-key",
