@@ -12,6 +12,7 @@ Every call to the :mod:`keyring` library goes through :func:`_call`, which
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import shlex
@@ -114,31 +115,39 @@ def _describe(backend: object) -> str:
     return name
 
 
-def _backend_source() -> str:
+def _configured_backend() -> tuple[str | None, str]:
+    """The backend the user chose, if any, and where: ``(name, "PYTHON_KEYRING_BACKEND=...")``."""
     chosen = os.environ.get("PYTHON_KEYRING_BACKEND")
     if chosen:
-        return f"PYTHON_KEYRING_BACKEND={chosen!r}"
+        return chosen, f"PYTHON_KEYRING_BACKEND={chosen!r}"
     try:
         from keyring.util import platform_
 
         config_file = os.path.join(platform_.config_root(), "keyringrc.cfg")
+        parser = configparser.RawConfigParser()
+        parser.read(config_file, encoding="utf-8")
+        name = parser.get("backend", "default-keyring", fallback=None)
     except Exception:  # noqa: BLE001 -- only a hint for an error message
-        return "the keyring configuration"
-    if os.path.isfile(config_file):
-        return f"default-keyring in {config_file}"
-    return "keyring's automatic choice"
+        return None, "the keyring configuration"
+    if name:
+        return name.strip(), f"default-keyring = {name.strip()} in {config_file}"
+    return None, "keyring's automatic choice"
 
 
 def _load_backend() -> Any:
     try:
         return keyring.get_keyring()
-    except Exception as error:  # noqa: BLE001 -- loading runs arbitrary backend code; each failure is reported
+    except (ImportError, AttributeError) as error:
         raise ConfigurationError(
-            f"The keyring backend cannot be loaded ({_backend_source()}): {_error_text(error)}. "
+            f"The keyring backend cannot be loaded ({_configured_backend()[1]}): {_error_text(error)}. "
             "Choose an installed backend with PYTHON_KEYRING_BACKEND or 'default-keyring' in keyringrc.cfg, "
             "e.g. keyring.backends.SecretService.Keyring or keyrings.alt.file.PlaintextKeyring "
             "(pip install keyrings.alt); 'python -m keyring --list-backends' lists the installed ones."
         ) from None
+    except Exception as error:  # noqa: BLE001 -- a backend's viability check runs arbitrary code
+        # Loaded, but its check failed (e.g. SecretService without a session bus).
+        name, source = _configured_backend()
+        raise _failure(error, f"{name or '(automatic)'} ({source})", "starting", None) from None
 
 
 def _error_text(error: BaseException, secret: str | None = None) -> str:
