@@ -589,3 +589,21 @@ def test_password_never_appears_in_logs_reprs_or_errors(
     everything = "\n".join([caplog.text, *(r.getMessage() for r in records), captured.out, captured.err, *shown])
     assert secret not in everything
     assert stale not in everything
+
+
+def test_cli_login_at_debug_level_does_not_show_the_password(
+        linkahead_server: LinkAheadTestServer, store: PassStore) -> None:
+    secret = "Cli-Secret-Pa55-9931"
+    linkahead_server.users["admin"] = secret
+    store.insert("linkahead/admin", f"{secret}\nlogin: admin\n")
+    Path("pylinkahead.ini").write_text(
+        f"[Connection]\nurl = {linkahead_server.url}\npassword_method = pass\n"
+        "password_identifier = linkahead/admin\n", encoding="utf-8")
+    cli = Path(sys.executable).parent / "linkahead-auth"
+    for command in (["-v", "login"], ["-v", "config"], ["-v", "status"]):
+        done = subprocess.run([str(cli), *command], env=dict(os.environ), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert secret not in done.stdout + done.stderr
+        assert "admin" in done.stdout + done.stderr
+    assert linkahead_server.counters.logins >= 2
