@@ -319,7 +319,7 @@ def test_logout_calls_the_methods_forget_hook(linkahead_server: LinkAheadTestSer
     assert "with password method memo (linkahead-auth-memo-test 0.1)" in login.stdout
     logout = run("logout", *common, env=env)
     assert logout.returncode == 0, logout.stderr
-    assert "Password method 'memo' forgot what it keeps" in logout.stdout
+    assert f"Asked password method 'memo' to forget what it keeps for {linkahead_server.url}" in logout.stdout
     assert forgot.read_text() == linkahead_server.url
 
 

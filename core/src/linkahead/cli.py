@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
             "password when none is stored; input: asks) and verify them with the server.")
     command("logout", "log out and let the password method forget what it keeps",
             "Log out at the server if this process holds a session, and call the password "
-            "method's forget hook (keyring: removes the stored password; see the method's page).")
+            "method's forget hook, which drops what the method keeps (see the method's page; keyring, "
+            "for example, deletes its stored password only with keyring_delete_on_logout = true).")
     command("demo", "start the embedded server and log in with every installed method",
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
@@ -464,7 +465,8 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
     if had_session:
         out.write(f"Logged out at {url}.\n")
     if forgets:
-        out.write(f"Password method {method.name!r} forgot what it keeps for {url}.\n")
+        out.write(f"Asked password method {method.name!r} to forget what it keeps for {url} "
+                  "(what that is: see the method's documentation).\n")
     else:
         out.write(f"Password method {method.name!r} keeps nothing to forget "
                   "(its credentials come from the configuration or a prompt).\n")
