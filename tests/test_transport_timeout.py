@@ -18,7 +18,7 @@ from pathlib import Path
 import linkahead
 import pytest
 from linkahead.connection.connection import _Connection
-from linkahead.exceptions import LinkAheadTimeoutError
+from linkahead.exceptions import LinkAheadConnectionError, LinkAheadTimeoutError
 from linkahead.testing import LinkAheadTestServer
 
 PASSWORD = "admin-Pa55word"
@@ -220,3 +220,15 @@ def test_body_that_stops_arriving_times_out() -> None:
         assert "read time-out" in str(error)
     finally:
         server.close()
+
+
+def test_a_refused_connection_is_not_a_timeout() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])  # closed again: nothing listens there
+    start = time.monotonic()
+    with pytest.raises(LinkAheadConnectionError) as caught:
+        _configure(f"http://127.0.0.1:{port}/", timeout=(30, 30)).retrieve(["Info"])
+    assert time.monotonic() - start < MARGIN
+    assert not isinstance(caught.value, LinkAheadTimeoutError)
+    assert "Cannot connect to" in str(caught.value) and "Is the server running" in str(caught.value)

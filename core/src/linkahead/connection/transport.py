@@ -396,6 +396,9 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def _timeout_kind(error: BaseException) -> str | None:
     for inner in _causes(error):
+        # urllib3 derives NewConnectionError ("refused", "no route") from ConnectTimeoutError.
+        if isinstance(inner, urllib3.exceptions.NewConnectionError):
+            continue
         if isinstance(inner, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
             return "connect"
         # urllib3 bounds the TLS handshake by the connect time-out but reports it as a read time-out.
@@ -433,7 +436,8 @@ def _connection_error(error: BaseException, url: str, context: _ErrorContext) ->
         return LinkAheadConnectionError(f"TLS check failed for {url}{via}: {_tls_problem(detail)} ({detail})")
     if isinstance(error, requests.exceptions.ProxyError):
         return LinkAheadConnectionError(
-            f"The proxy failed for {url}{via} ({detail}). Check https_proxy/http_proxy (and the "
+            f"The proxy failed for {url}{via} ({detail}). Is the proxy running and does it let you "
+            "through? Check https_proxy/http_proxy (and the "
             "HTTPS_PROXY/HTTP_PROXY environment variables), or set them to null for a direct connection."
         )
     if isinstance(error, requests.exceptions.InvalidSchema) and "socks" in detail.lower():
