@@ -271,13 +271,20 @@ def test_unwritable_keyring_file_names_backend_and_hides_password(
 def spawn_login(env: dict[str, str], script_dir: Path) -> pexpect.spawn[str]:
     script = script_dir / "login.py"
     script.write_text(LOGIN_SCRIPT)
-    return pexpect.spawn(sys.executable, [str(script)], env=env, encoding="utf-8", timeout=30)
+    child = pexpect.spawn(sys.executable, [str(script)], env=env, encoding="utf-8", timeout=30)
+    child.logfile_read = io.StringIO()  # everything the terminal showed
+    return child
+
+
+def terminal_output(child: pexpect.spawn[str]) -> str:
+    assert isinstance(child.logfile_read, io.StringIO)
+    return child.logfile_read.getvalue()
 
 
 def test_first_use_on_a_terminal_asks_once_and_stores(
         linkahead_server: LinkAheadTestServer, keyring_env: dict[str, str], tmp_path: Path) -> None:
     password = linkahead_server.users["admin"]
-    env = {**keyring_env, "PYTHON_KEYRING_BACKEND": PLAINTEXT, "LA_URL": linkahead_server.url}
+    env = {**keyring_env, "PYTHON_KEYRING_BACKEND": PLAINTEXT, "LA_URL": linkahead_server.url, "LA_DEBUG": "1"}
     child = spawn_login(env, tmp_path)
     try:
         child.expect(f"Password for admin at {linkahead_server.url} \\(will be stored in the keyring\\): ")
@@ -287,6 +294,7 @@ def test_first_use_on_a_terminal_asks_once_and_stores(
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+    assert password not in terminal_output(child)  # not echoed, not logged
     assert stored_in_file(keyring_env, LEGACY_PREFIX + linkahead_server.url, "admin") == password
     assert linkahead_server.counters.logins == 1
 
@@ -298,7 +306,7 @@ def test_first_use_on_a_terminal_asks_once_and_stores(
 def test_wrong_stored_password_fixed_on_a_terminal_is_stored(
         linkahead_server: LinkAheadTestServer, keyring_env: dict[str, str], tmp_path: Path) -> None:
     service = LEGACY_PREFIX + linkahead_server.url
-    env = {**keyring_env, "PYTHON_KEYRING_BACKEND": PLAINTEXT, "LA_URL": linkahead_server.url}
+    env = {**keyring_env, "PYTHON_KEYRING_BACKEND": PLAINTEXT, "LA_URL": linkahead_server.url, "LA_DEBUG": "1"}
     seeded = run_python("import keyring, sys; keyring.set_password(*sys.argv[1:])", env,
                         args=(service, "admin", "stale-Pa55word"))
     assert seeded.returncode == 0, seeded.stderr
@@ -315,6 +323,7 @@ def test_wrong_stored_password_fixed_on_a_terminal_is_stored(
         child.close(force=True)
 
     assert child.exitstatus == 0
+    assert password not in terminal_output(child)
     assert stored_in_file(keyring_env, service, "admin") == password
     assert linkahead_server.counters.failed_logins == 1
     assert linkahead_server.counters.logins == 1

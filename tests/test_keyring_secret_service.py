@@ -268,7 +268,7 @@ def test_locked_collection_is_a_clear_error(linkahead_server: LinkAheadTestServe
     assert linkahead_server.counters.requests == 0
 
 
-def test_hanging_secret_service_times_out(service_env: dict[str, str]) -> None:
+def test_hanging_secret_service_times_out() -> None:
     # A stopped daemon accepts nothing and answers nothing: a real hang, bounded by keyring_timeout.
     with secret_service() as running:
         env = {**running.env, "PYTHON_KEYRING_BACKEND": SECRET_SERVICE}
