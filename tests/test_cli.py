@@ -436,6 +436,27 @@ def test_password_never_appears_with_verbose(linkahead_server: LinkAheadTestServ
     assert any("DEBUG linkahead" in output for output in outputs)
 
 
+def test_debug_in_the_ini_file_logs_without_secrets(linkahead_server: LinkAheadTestServer) -> None:
+    write_ini(Path("pylinkahead.ini"), url=linkahead_server.url, username="admin", password=PASSWORD,
+              debug="true")
+    result = run("status")
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG linkahead.connection: Logged in as 'admin'." in result.stderr
+    assert "Traceback" not in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_output_into_a_closed_pipe_is_quiet(linkahead_server: LinkAheadTestServer) -> None:
+    plain_ini(linkahead_server)
+    reader = subprocess.Popen([SCRIPT, "config"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, env=dict(os.environ), cwd=os.getcwd())
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # like `linkahead-auth config | head -0`
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 1
+    assert stderr == ""
+
+
 def test_password_inside_a_url_is_hidden() -> None:
     result = run("config", "--url", "https://admin:S3cret-in-url@example.org/", "--method", "unauthenticated")
     assert result.returncode == 1

@@ -513,7 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[configuration.ENV_INI] = str(config_path)
     formatter, handler = _setup_logging(args.verbose)
     try:
-        return COMMANDS[args.command](args, sys.stdout, formatter)
+        code = COMMANDS[args.command](args, sys.stdout, formatter)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
     except (LinkAheadException, CliError) as error:
         logger.debug("%s failed", args.command, exc_info=True)
         code = error.code if isinstance(error, CliError) else EXIT_FAILURE
@@ -522,6 +524,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILURE
     except Exception as error:  # the last line of defence: one line, no traceback unless -v
         logger.debug("%s crashed", args.command, exc_info=True)
         sys.stderr.write(
