@@ -6,6 +6,7 @@ private CA, and the client checks it exactly as it would check a production serv
 
 from __future__ import annotations
 
+import datetime
 import ssl
 import warnings
 from collections.abc import Iterator
@@ -113,6 +114,19 @@ def test_hostname_mismatch_is_rejected_even_with_cacert(ca: trustme.CA, ca_pem: 
     message = str(caught.value)
     assert "hostname check" in message
     assert "not issued for the host name in url" in message
+    assert server.counters.requests == 0
+
+
+def test_expired_certificate_is_rejected(ca: trustme.CA, ca_pem: Path) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf = ca.issue_cert("127.0.0.1", not_before=now - datetime.timedelta(days=30),
+                         not_after=now - datetime.timedelta(days=1))
+    leaf.configure_cert(context)
+    with LinkAheadTestServer(ssl_context=context) as server:
+        with pytest.raises(LinkAheadConnectionError) as caught:
+            _configure(server.url, cacert=str(ca_pem)).retrieve(["Info"])
+    assert "certificate has expired" in str(caught.value)
     assert server.counters.requests == 0
 
 
