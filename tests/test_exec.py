@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,7 @@ def test_cache_is_per_command_server_and_environment(linkahead_server: LinkAhead
 
 
 def test_cache_ends_before_expiry(linkahead_server: LinkAheadTestServer, helper: Helper) -> None:
-    expires_at = time.time() + 1.0
+    expires_at = time.time() + 1.5
     helper.answer(password_answer(linkahead_server, expires_at=rfc3339(expires_at)))
     configure(linkahead_server, helper.argv)
     whoami()
@@ -293,7 +294,8 @@ def test_cache_ends_before_expiry(linkahead_server: LinkAheadTestServer, helper:
     assert len(helper.runs()) == 1
 
     helper.answer(password_answer(linkahead_server, expires_at=rfc3339(time.time() + 3600)))
-    while time.time() < expires_at - 0.1:  # the reuse margin: a tenth of the lifetime
+    # Cached answers are reused until a tenth of their lifetime (here just under 0.15 s) before expiry.
+    while time.time() < expires_at - 0.1:
         time.sleep(0.02)
     configure(linkahead_server, helper.argv)
     whoami()
@@ -309,6 +311,15 @@ def test_one_time_tokens_are_not_reused(linkahead_server: LinkAheadTestServer, h
     whoami()
     assert helper.reasons() == ["initial", "initial"]
     assert linkahead_server.counters.rejected == 0
+
+
+def test_parallel_callers_share_one_run(helper: Helper) -> None:
+    helper.answer({"version": 1, "token": "opaque-token"})
+    config = {"exec_command": helper.argv, "exec_timeout": 10.0, "url": "https://linkahead.example.org/"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: linkahead_auth_exec.get_credentials(config=config), range(8)))
+    assert len(helper.runs()) == 1
+    assert all(answer is answers[0] for answer in answers)
 
 
 def test_forget_drops_the_cached_credentials(linkahead_server: LinkAheadTestServer, helper: Helper) -> None:
@@ -504,6 +515,25 @@ def test_time_out_kills_the_command_and_its_children(linkahead_server: LinkAhead
     while not all(_gone(pid) for pid in numbers) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [pid for pid in numbers if not _gone(pid)] == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the processes")
+def test_background_child_holding_stdout_counts_as_running(linkahead_server: LinkAheadTestServer,
+                                                            tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = write_script(tmp_path / "helper.py", (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "print('{\"version\": 1, \"token\": \"abc\"}')\n"
+    ))
+    error = failure([sys.executable, str(script)], linkahead_server, exec_timeout=1)
+    assert "did not finish within exec_timeout = 1 s" in str(error)
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _gone(pid)
 
 
 def test_stdin_is_not_inherited(linkahead_server: LinkAheadTestServer, tmp_path: Path) -> None:
