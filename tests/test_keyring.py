@@ -439,3 +439,27 @@ def test_demo_config_uses_a_keyring_file_in_the_workdir(
     linkahead.configure_connection(url=linkahead_server.url, password_method="keyring", **answer).retrieve(["Info"])
     assert linkahead_server.counters.logins == 1
     assert not keyring_file(file_keyring).exists()
+
+
+def test_linkahead_auth_logout_deletes_only_when_configured(
+        linkahead_server: LinkAheadTestServer, keyring_env: dict[str, str]) -> None:
+    env = {**keyring_env, "PYTHON_KEYRING_BACKEND": PLAINTEXT}
+    service = service_name(linkahead_server.url)
+    cli = str(Path(sys.executable).with_name("linkahead-auth"))
+    seeded = run_python("import keyring, sys; keyring.set_password(*sys.argv[1:])", env,
+                        args=(service, "admin", linkahead_server.users["admin"]))
+    assert seeded.returncode == 0, seeded.stderr
+
+    write_ini(linkahead_server.url)
+    for command in ("login", "logout"):
+        done = subprocess.run([cli, command], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=SUBPROCESS_TIMEOUT)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert stored_in_file(keyring_env, service, "admin") == linkahead_server.users["admin"]
+
+    write_ini(linkahead_server.url, "keyring_delete_on_logout = true\n")
+    done = subprocess.run([cli, "logout"], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=SUBPROCESS_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stored_in_file(keyring_env, service, "admin") is None
+    assert linkahead_server.counters.logins == 1

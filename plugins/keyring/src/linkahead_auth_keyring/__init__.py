@@ -81,7 +81,7 @@ def _terminal_available() -> bool:
 
 
 def _how_to_store(config: Mapping[str, Any], username: str) -> str:
-    return (f"Store it with: {set_command(config, username)}  "
+    return (f"{set_command(config, username)}  "
             f"(or with the keyring tool: {keyring_command(service_for(config), username)})")
 
 
@@ -118,7 +118,7 @@ def get_credentials(config: Mapping[str, Any]) -> PasswordCredentials:
         raise LoginFailedError(
             f"No password is stored in the keyring for user {username!r} (service {service_for(config)!r}, "
             f"backend {backend_name()}), and standard input is not a terminal to ask for one. "
-            + _how_to_store(config, username)
+            + "Store it with: " + _how_to_store(config, username)
         )
     return _ask(config, username,
                 f"Password for {username} at {config['url']} (will be stored in the keyring): ")
@@ -142,7 +142,7 @@ def refresh(config: Mapping[str, Any], credentials: Credentials, reason: str) ->
     raise LoginFailedError(
         f"The server rejected the password stored in the keyring for user {username!r} "
         f"(service {service_for(config)!r}, backend {backend_name()}); the entry was left unchanged. "
-        f"Store the right password. {_how_to_store(config, username)}"
+        f"Store the right password with: {_how_to_store(config, username)}"
     )
 
 
