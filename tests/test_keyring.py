@@ -250,6 +250,17 @@ def test_backend_that_cannot_be_loaded_is_a_configuration_error(keyring_env: dic
     assert "python -m keyring --list-backends" in result.stdout
 
 
+def test_misspelt_backend_in_keyringrc_names_the_file(keyring_env: dict[str, str]) -> None:
+    rc = Path(keyring_env["XDG_CONFIG_HOME"]) / "python_keyring" / "keyringrc.cfg"
+    rc.parent.mkdir(parents=True)
+    rc.write_text("[backend]\ndefault-keyring = keyrings.alt.file.PlainTextKeyring\n")
+    result = run_python(LOGIN_SCRIPT, {**keyring_env, "LA_URL": "http://127.0.0.1:9/"})
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert ("ERROR ConfigurationError The keyring backend cannot be loaded (default-keyring = "
+            f"keyrings.alt.file.PlainTextKeyring in {rc}): AttributeError") in result.stdout
+
+
 def test_unwritable_keyring_file_names_backend_and_hides_password(
         file_keyring: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
