@@ -32,6 +32,7 @@ import ssl
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import Any, Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -111,7 +112,7 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 class _ErrorContext:
-    """What an error message needs to know about the request: the url, the proxy, what to hide."""
+    """What an error message needs besides the url: the proxy in use and the secrets to hide."""
 
     __slots__ = ("proxy", "secrets")
 
@@ -206,6 +207,7 @@ class RequestsTransport:
 
     @property
     def base_url(self) -> str:
+        """The configured url, ending in ``/``; request paths are joined below it."""
         return self._base_url
 
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
@@ -255,9 +257,9 @@ def is_loopback_host(host: str) -> bool:
 def _caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this package."""
     level = 1
-    frame = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
+    frame: FrameType | None = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
         level += 1
     return level
 
