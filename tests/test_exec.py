@@ -645,11 +645,6 @@ def test_debug_log_never_shows_the_secrets(linkahead_server: LinkAheadTestServer
         assert SECRET not in repr(record.args) and token not in repr(record.args)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug in connection/session.py: AuthSession.adopt() -> _with_token() recomputes "
-    "credentials_refresh_at = _deadline(expires_at) with the *remaining* lifetime on every renewed "
-    "SessionToken, so under steady traffic the refresh margin shrinks towards zero and the 'expired' "
-    "refresh comes at (or after) expires_at instead of a tenth of the lifetime before it"))
 def test_expiry_refresh_keeps_its_margin_under_steady_traffic(linkahead_server: LinkAheadTestServer,
                                                                helper: Helper,
                                                                caplog: pytest.LogCaptureFixture) -> None:

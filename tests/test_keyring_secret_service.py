@@ -101,8 +101,8 @@ def _read_address(bus: subprocess.Popen[bytes], deadline: float) -> str:
 
 def _wait_for_secrets_name(address: str, daemon: subprocess.Popen[bytes], deadline: float) -> None:
     # NameHasOwner does not activate anything; it only says whether the daemon registered yet.
-    from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]  # jeepney ships no types
-    from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
+    from jeepney.bus_messages import message_bus  # jeepney ships no types
+    from jeepney.io.blocking import open_dbus_connection
 
     with open_dbus_connection(bus=address) as connection:
         while time.monotonic() < deadline:

@@ -448,18 +448,12 @@ def test_percent_encoded_proxy_password_is_hidden_in_both_forms(linkahead_server
         assert "p%40ss%2Fword" not in shown and "p@ss/word" not in shown
 
 
-_CORE_LEAK = ("not the transport's: configuration.ConnectionConfig.shown()/repr and options.proxy_url()/"
-              "configuration.validate() show the proxy URL with its password; reported to the core owner")
-
-
-@pytest.mark.xfail(strict=True, reason=_CORE_LEAK)
 def test_proxy_password_is_hidden_in_the_configuration_repr() -> None:
     connection = linkahead.configure_connection(url="http://127.0.0.1:9/", username="admin", password=PASSWORD,
                                                 https_proxy=f"http://u:{PROXY_PASSWORD}@127.0.0.1:9")
     assert PROXY_PASSWORD not in repr(connection.config)
 
 
-@pytest.mark.xfail(strict=True, reason=_CORE_LEAK)
 def test_proxy_password_is_hidden_in_configuration_errors() -> None:
     with pytest.raises(ConfigurationError) as caught:
         linkahead.configure_connection(url="http://127.0.0.1:9/", username="admin", password=PASSWORD,

@@ -26,6 +26,7 @@ from . import configuration, plugins
 from .connection.connection import _Connection
 from .demo import run_demo, who_am_i
 from .exceptions import ConfigurationError, LinkAheadException
+from .redaction import URL_PASSWORD
 from .version import __version__
 
 __all__ = ["main", "build_parser", "JSON_FORMAT", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
@@ -46,7 +47,7 @@ _SECRET_PATTERNS = (
     re.compile(r"(SessionToken=)[^;\s'\"]+"),
     re.compile(r"((?:Authorization|Proxy-Authorization)['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n]+", re.IGNORECASE),
     re.compile(r"(password=)[^&\s'\"]+", re.IGNORECASE),
-    re.compile(r"(://[^/\s:@'\"]+:)[^@\s/'\"]+(?=@)"),  # a password inside a URL
+    URL_PASSWORD,  # a password inside a URL
 )
 
 

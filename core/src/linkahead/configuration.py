@@ -20,6 +20,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
+from .redaction import redact_url_passwords
 
 __all__ = [
     "ConnectionConfig",
@@ -198,7 +199,7 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
             except ValueError as error:
                 shown = "" if option.secret else f" = {raw!r}"
                 raise ConfigurationError(
-                    f"Invalid {key}{shown} ({_where(origin)}): {error}."
+                    redact_url_passwords(f"Invalid {key}{shown} ({_where(origin)}): {error}.")
                 ) from None
         origins[key] = origin
 
@@ -212,7 +213,29 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
                 f"Pass {option.name}=... to configure_connection() or add '{option.name} = ...' to the "
                 f"[Connection] section of {_file_hint(settings.file)}."
             )
+    _apply_no_proxy(values, origins)
     return ConnectionConfig(values, origins, declared, settings.file)
+
+
+def _apply_no_proxy(values: dict[str, Any], origins: dict[str, str]) -> None:
+    """Drop proxies taken from the environment when ``NO_PROXY`` exempts the server, as requests does.
+
+    Configured proxies (file or argument) are used whatever ``NO_PROXY`` says, also as in requests.
+    """
+    url = values.get("url")
+    if not url:
+        return
+    for key in ("https_proxy", "http_proxy"):
+        if values.get(key) and origins.get(key, "").startswith("environment"):
+            import requests.utils  # only here: the rest of configuration does not need requests
+
+            try:
+                bypass = requests.utils.should_bypass_proxies(url, no_proxy=None)
+            except ValueError:
+                bypass = False
+            if bypass:
+                values[key] = None
+                origins[key] = "environment NO_PROXY"
 
 
 def _where(origin: str) -> str:
@@ -284,7 +307,7 @@ class ConnectionConfig(Mapping[str, Any]):
         value = self._values.get(key)
         if value is not None and self.is_secret(key):
             return "***"
-        return repr(value)
+        return redact_url_passwords(repr(value))
 
     def __repr__(self) -> str:
         body = ", ".join(f"{key}={self.shown(key)}" for key in sorted(self._values))

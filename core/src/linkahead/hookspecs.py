@@ -115,8 +115,8 @@ def declare_options() -> Sequence[Option]:  # type: ignore[empty-body]
 def forget(config: ConnectionConfig) -> None:
     """Forget what this plugin keeps for the connection, because the user logs out.
 
-    **When**: on :meth:`~linkahead.connection.connection._Connection.logout` with ``forget=True``
-    and on ``linkahead-auth logout``. Cached tokens should be dropped; stored passwords (a keyring
+    **When**: on ``linkahead-auth logout``, after the connection has logged out at the server.
+    Cached tokens should be dropped; stored passwords (a keyring
     entry) may be removed when the plugin documents that it does so.
 
     **Returns**: nothing. Every registered implementation is called.

@@ -110,10 +110,13 @@ class AuthSession:
         """Ask the plugin for fresh credentials now (reason ``"requested"``)."""
         with self._lock:
             state = self._state
-            credentials = state.credentials or self._method.get_credentials(self._config)
-            if credentials is None:
-                raise self._no_credentials()
-            fresh = self._method.refresh(self._config, credentials, "requested") or credentials
+            if state.credentials is None:
+                # Nothing to refresh yet: the first credentials are fresh by definition.
+                fresh = self._method.get_credentials(self._config)
+                if fresh is None:
+                    raise self._no_credentials()
+            else:
+                fresh = self._method.refresh(self._config, state.credentials, "requested") or state.credentials
             self._state = self._establish(fresh, state.generation + 1)
             return self._state
 
@@ -173,7 +176,8 @@ class AuthSession:
             return self._establish(self._refreshed(credentials, "rejected"), generation)
 
         # Not rejected: we are here because something is about to expire.
-        if time.time() >= now.credentials_refresh_at:
+        exchanged = isinstance(credentials, TokenCredentials) and now.token != credentials.token
+        if time.time() >= now.credentials_refresh_at and not exchanged:
             return self._establish(self._refreshed(credentials, "expired"), generation)
         if isinstance(credentials, PasswordCredentials):
             logger.debug("The session is about to expire; logging in again.")
@@ -215,12 +219,15 @@ class AuthSession:
         """``state`` holding ``token`` as its session cookie, with the deadlines that follow."""
         credentials = state.credentials
         headers = dict(credentials.headers) if isinstance(credentials, HeaderCredentials) else {}
+        # The credentials' deadline is fixed when they arrive: recomputed on every renewal, its
+        # margin (a tenth of the time left) would shrink towards nothing under steady traffic.
+        if state.token is None and state.credentials_refresh_at == INFINITY:
+            state = replace(state, credentials_refresh_at=_deadline(_expiry_of(credentials)))
         # A token credential stops mattering once the server has swapped it for a session token.
         exchanged = isinstance(credentials, TokenCredentials) and token != credentials.token
-        credentials_deadline = INFINITY if exchanged else _deadline(_expiry_of(credentials))
+        credentials_deadline = INFINITY if exchanged else state.credentials_refresh_at
         if token is None:
-            return replace(state, token=None, headers=headers, refresh_at=credentials_deadline,
-                           credentials_refresh_at=credentials_deadline)
+            return replace(state, token=None, headers=headers, refresh_at=credentials_deadline)
         headers["Cookie"] = f"SessionToken={token}"
         # Parsing a token costs more than the rest of a request's bookkeeping, so the session's
         # lifetime is read once per session; a renewal only moves the deadline.
@@ -231,8 +238,7 @@ class AuthSession:
             timeout = _token_lifetime(token)
         session_deadline = INFINITY if timeout in (None, INFINITY) else time.time() + timeout - _margin(timeout)
         return replace(state, token=token, headers=headers, session_timeout=timeout,
-                       refresh_at=min(session_deadline, credentials_deadline),
-                       credentials_refresh_at=credentials_deadline)
+                       refresh_at=min(session_deadline, credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
         """``POST login``; the session token, or ``None`` when the server rejected the credentials."""

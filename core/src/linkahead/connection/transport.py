@@ -61,7 +61,6 @@ POOL_SIZE = 64
 # credential headers.
 _NO_SECRET_METHODS = frozenset({"unauthenticated"})
 
-_PROXY_VARIABLES = {"https": ("HTTPS_PROXY", "https_proxy"), "http": ("HTTP_PROXY", "http_proxy")}
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -320,26 +319,13 @@ def _warn_if_cleartext(config: Mapping[str, Any], parts: SplitResult) -> None:
 
 def _proxies_for(base_url: str, config: Mapping[str, Any]) -> dict[str, str]:
     proxies: dict[str, str] = {}
-    origin = getattr(config, "origin", None)
     for scheme in ("https", "http"):
         value = config.get(f"{scheme}_proxy")
         if not value:
             continue
-        value = str(value)
-        if _from_environment(scheme, value, origin) and requests.utils.should_bypass_proxies(base_url, no_proxy=None):
-            logger.debug("NO_PROXY excludes %s from the %s proxy from the environment.", base_url, scheme)
-            continue
-        proxies[scheme] = value
+        # NO_PROXY has already been applied by the configuration, which knows where a proxy came from.
+        proxies[scheme] = str(value)
     return proxies
-
-
-def _from_environment(scheme: str, value: str, origin: Any) -> bool:
-    """Did this proxy come from ``HTTPS_PROXY``/``HTTP_PROXY``? Only those honour ``NO_PROXY``."""
-    if callable(origin):
-        return str(origin(f"{scheme}_proxy")).startswith("environment")
-    # configure(**config) receives a plain dict without origins: a value equal to the
-    # environment's is taken to be the environment's.
-    return any((os.environ.get(name) or "").strip() == value for name in _PROXY_VARIABLES[scheme])
 
 
 # -- redaction ---------------------------------------------------------------------------------
