@@ -10,11 +10,8 @@ Other sections of the file (``[Container]``, ``[Misc]``, ...) belong to other to
 
 from __future__ import annotations
 
-import configparser
-import difflib
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +78,8 @@ def read_connection_section(path: Path) -> dict[str, str]:
 
     :raises ConfigurationError: the file cannot be read or is not valid INI; the message names the file.
     """
+    import configparser  # only when there is a file to read
+
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -101,13 +100,15 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-@dataclass
 class RawSettings:
     """The unconverted values and where each came from, before the password method is known."""
 
-    values: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    file: Path | None = None
+    __slots__ = ("values", "origins", "file")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.origins: dict[str, str] = {}
+        self.file: Path | None = None
 
     @property
     def method(self) -> Any:
@@ -249,6 +250,8 @@ def _file_hint(path: Path | None) -> str:
 
 
 def _unknown_key_message(key: str, origin: str, declared: Mapping[str, Option]) -> str:
+    import difflib  # only on this error path
+
     close = difflib.get_close_matches(key, list(declared), n=1, cutoff=0.6)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return (

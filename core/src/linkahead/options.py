@@ -11,12 +11,9 @@ is accepted.
 
 from __future__ import annotations
 
-import ast
 import os
-import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -35,8 +32,7 @@ __all__ = [
 Parse = Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One configuration key.
 
     :param name: the key in ``[Connection]`` and the keyword argument name.
@@ -102,6 +98,8 @@ def timeout(value: Any) -> float | tuple[float, float] | None:
         stripped = value.strip()
         if stripped.lower() in _NULL_WORDS:
             return None
+        import ast  # only for ini text: keep it off the import path
+
         try:
             value = ast.literal_eval(stripped)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -175,6 +173,8 @@ def path(value: Any) -> str:
 def argv(value: Any) -> list[str]:
     """A command: a list of arguments, or a string split like a POSIX shell would (no shell runs)."""
     if isinstance(value, str):
+        import shlex  # only for commands given as text
+
         try:
             result = shlex.split(value)
         except ValueError as error:

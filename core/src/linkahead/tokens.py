@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote
 
 __all__ = ["TokenInfo", "parse_token", "session_token_from_set_cookie", "MAX_TOKEN_LENGTH"]
@@ -21,8 +21,7 @@ _SET_COOKIE_TOKEN = re.compile(r"(?:^|[,;]\s*)SessionToken=([^;,\s]*)")
 _COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 
 
-@dataclass(frozen=True)
-class TokenInfo:
+class TokenInfo(NamedTuple):
     """What a client may read from a token: never its nonce or checksum."""
 
     kind: str

@@ -97,9 +97,11 @@ class _Connection:
         """
         implementation = kwargs.get("implementation")
         settings = configuration.collect(kwargs)
-        method = plugins.load_method(settings.method)
-        installed = plugins.installed_methods()
-        prefixes = [name + "_" for name in installed] + [name + "_" for name in plugins.STANDARD_METHODS]
+        installed = plugins.installed_methods()  # one scan of the metadata serves both uses
+        method = plugins.load_method(settings.method, installed)
+        # Options of installed but unselected methods are tolerated: "keyring_service" with
+        # method plain, "acme_sso_url" for a method named "acme-sso".
+        prefixes = {name.replace("-", "_") + "_" for name in (*installed, *plugins.STANDARD_METHODS)}
         config = configuration.validate(settings, [*CORE_OPTIONS, *method.options()], method.name, prefixes)
         if config.get("debug"):
             _enable_debug_logging()
@@ -118,7 +120,8 @@ class _Connection:
         self._method = method
         self._transport = transport
         self._auth = AuthSession(method, config, self._send)
-        logger.debug("Configured connection to %s with password method %s.", config["url"], method.label)
+        if logger.isEnabledFor(logging.DEBUG):  # the label reads distribution metadata
+            logger.debug("Configured connection to %s with password method %s.", config["url"], method.label)
         return self
 
     @property

@@ -13,8 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
@@ -38,14 +37,13 @@ def _margin(lifetime: float) -> float:
     return min(MAX_MARGIN, max(lifetime, 0.0) / 10.0)
 
 
-@dataclass(frozen=True)
-class SessionState:
+class SessionState(NamedTuple):
     """A snapshot of the authentication state; replaced, never changed."""
 
     generation: int
     credentials: Credentials | None = None
     token: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = {}  # never mutated: every new state gets a new dict
     refresh_at: float = INFINITY
     credentials_refresh_at: float = INFINITY
     session_timeout: float | None = None
@@ -184,7 +182,7 @@ class AuthSession:
             return self._establish(credentials, generation)
         if isinstance(credentials, HeaderCredentials):
             # The headers stay valid; only the server session behind them is ending.
-            return self._with_token(replace(now, generation=generation), None)
+            return self._with_token(now._replace(generation=generation), None)
         return self._establish(self._refreshed(credentials, "expired"), generation)
 
     def _refreshed(self, credentials: Credentials, reason: str) -> Credentials:
@@ -222,12 +220,12 @@ class AuthSession:
         # The credentials' deadline is fixed when they arrive: recomputed on every renewal, its
         # margin (a tenth of the time left) would shrink towards nothing under steady traffic.
         if state.token is None and state.credentials_refresh_at == INFINITY:
-            state = replace(state, credentials_refresh_at=_deadline(_expiry_of(credentials)))
+            state = state._replace(credentials_refresh_at=_deadline(_expiry_of(credentials)))
         # A token credential stops mattering once the server has swapped it for a session token.
         exchanged = isinstance(credentials, TokenCredentials) and token != credentials.token
         credentials_deadline = INFINITY if exchanged else state.credentials_refresh_at
         if token is None:
-            return replace(state, token=None, headers=headers, refresh_at=credentials_deadline)
+            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline)
         headers["Cookie"] = f"SessionToken={token}"
         # Parsing a token costs more than the rest of a request's bookkeeping, so the session's
         # lifetime is read once per session; a renewal only moves the deadline.
@@ -237,7 +235,7 @@ class AuthSession:
         ):
             timeout = _token_lifetime(token)
         session_deadline = INFINITY if timeout in (None, INFINITY) else time.time() + timeout - _margin(timeout)
-        return replace(state, token=token, headers=headers, session_timeout=timeout,
+        return state._replace(token=token, headers=headers, session_timeout=timeout,
                        refresh_at=min(session_deadline, credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:

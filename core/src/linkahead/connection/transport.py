@@ -24,7 +24,6 @@ Choices that differ from a plain ``requests.Session``:
 from __future__ import annotations
 
 import http.cookiejar
-import ipaddress
 import logging
 import os
 import re
@@ -242,8 +241,10 @@ class RequestsTransport:
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` (and ``*.localhost``), ``127.0.0.0/8`` and ``::1``; no name is resolved."""
     name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
+    if name in ("localhost", "127.0.0.1", "::1") or name.endswith(".localhost"):
         return True
+    import ipaddress  # only for other addresses; keeps the common start light
+
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
