@@ -88,9 +88,11 @@ def fetch_token(config: Mapping[str, Any], reason: str) -> TokenCredentials:
                                  data={"grant_type": "client_credentials", "audience": config["url"]},
                                  timeout=config.get("timeout") or FALLBACK_TIMEOUT)
     except requests.Timeout as error:
-        raise LinkAheadTimeoutError(f"The {PLUGIN}: {base} did not answer in time.") from error
+        raise LinkAheadTimeoutError(f"The {PLUGIN}: {base} did not answer within the timeout.") from error
     except requests.RequestException as error:
-        raise LinkAheadConnectionError(f"The {PLUGIN} cannot reach {base}: {type(error).__name__}.") from error
+        raise LinkAheadConnectionError(
+            f"The {PLUGIN} cannot reach {base} ({type(error).__name__}). Check acme_sso_url and the network."
+        ) from error
     if response.status_code in (400, 401, 403):
         raise LoginFailedError(
             f"ACME's SSO service {base} refused client {client_id!r} ({response.status_code} {response.reason}) "
