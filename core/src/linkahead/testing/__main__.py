@@ -2,6 +2,8 @@
 
 Prints one line ``URL <url>`` when it listens, then serves until standard input closes (or
 SIGTERM/SIGINT). Benchmarks use it to keep the server's CPU out of the client's measurement.
+Lines on standard input control it: ``invalidate`` ends every session (as a server restart
+would), ``counters`` prints ``COUNTERS <json>``; each command is answered by one line.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ def main() -> int:
         print(f"URL {server.url}", flush=True)
 
         def wait_for_stdin_to_close() -> None:
-            sys.stdin.read()
+            for line in sys.stdin:
+                command = line.strip()
+                if command == "invalidate":
+                    server.invalidate_sessions()
+                    print("INVALIDATED", flush=True)
+                elif command == "counters":
+                    print(f"COUNTERS {json.dumps(server.counters.__dict__)}", flush=True)
+                elif command:
+                    print(f"UNKNOWN {command!r}: use 'invalidate' or 'counters'", flush=True)
             stop.set()
 
         watcher = threading.Thread(target=wait_for_stdin_to_close, daemon=True)
