@@ -31,13 +31,13 @@ def register_distribution(site: Path, dist: str, method: str, module: str, sourc
 
 def test_unknown_method_lists_installed_ones_and_says_how_to_install() -> None:
     with pytest.raises(PasswordMethodNotFoundError) as info:
-        linkahead.configure_connection(url="http://127.0.0.1:1/", password_method="acme-sso")
+        linkahead.configure_connection(url="http://127.0.0.1:1/", password_method="globex-sso")
     message = str(info.value)
-    assert message.startswith("No password method 'acme-sso' is installed (installed methods: ")
+    assert message.startswith("No password method 'globex-sso' is installed (installed methods: ")
     for name in ("auth_token", "input", "plain", "unauthenticated"):
         assert name in message
-    assert "pip install linkahead-auth-acme-sso" in message
-    assert info.value.method == "acme-sso"
+    assert "pip install linkahead-auth-globex-sso" in message
+    assert info.value.method == "globex-sso"
 
 
 def test_typo_suggests_the_closest_installed_method() -> None:
@@ -175,8 +175,8 @@ def test_a_real_distribution_installed_with_pip_is_selected_by_name(
     tmp_path: Path, linkahead_server: LinkAheadTestServer
 ) -> None:
     """Build and install a third-party plugin with pip into a separate folder and use it."""
-    project = tmp_path / "acme-linkahead-sso"
-    package = project / "src" / "acme_linkahead_sso"
+    project = tmp_path / "initech-linkahead-sso"
+    package = project / "src" / "initech_linkahead_sso"
     package.mkdir(parents=True)
     (project / "pyproject.toml").write_text(textwrap.dedent("""
         [build-system]
@@ -184,15 +184,15 @@ def test_a_real_distribution_installed_with_pip_is_selected_by_name(
         build-backend = "hatchling.build"
 
         [project]
-        name = "acme-linkahead-sso"
+        name = "initech-linkahead-sso"
         version = "0.3.0"
         dependencies = []
 
         [project.entry-points."linkahead.auth"]
-        acme-sso = "acme_linkahead_sso"
+        initech-sso = "initech_linkahead_sso"
 
         [tool.hatch.build.targets.wheel]
-        packages = ["src/acme_linkahead_sso"]
+        packages = ["src/initech_linkahead_sso"]
     """))
     (package / "__init__.py").write_text(textwrap.dedent("""
         import os
@@ -200,7 +200,7 @@ def test_a_real_distribution_installed_with_pip_is_selected_by_name(
 
         @linkahead.hookimpl
         def get_credentials(config):
-            return linkahead.PasswordCredentials("admin", os.environ["ACME_PASSWORD"])
+            return linkahead.PasswordCredentials("admin", os.environ["INITECH_PASSWORD"])
     """))
     target = tmp_path / "site"
     subprocess.run(
@@ -210,14 +210,14 @@ def test_a_real_distribution_installed_with_pip_is_selected_by_name(
     )
     script = textwrap.dedent("""
         import os, linkahead
-        connection = linkahead.configure_connection(url=os.environ["SERVER_URL"], password_method="acme-sso")
+        connection = linkahead.configure_connection(url=os.environ["SERVER_URL"], password_method="initech-sso")
         print(connection.method.label)
         print(connection.retrieve(["Info"]).read().decode())
     """)
     env = dict(os.environ, PYTHONPATH=str(target), SERVER_URL=linkahead_server.url,
-               ACME_PASSWORD=linkahead_server.users["admin"])
+               INITECH_PASSWORD=linkahead_server.users["admin"])
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert "'acme-sso' (distribution acme-linkahead-sso 0.3.0)" in result.stdout
+    assert "'initech-sso' (distribution initech-linkahead-sso 0.3.0)" in result.stdout
     assert 'username="admin"' in result.stdout
