@@ -171,9 +171,9 @@ def test_a_hanging_sso_service_times_out(sso: FakeAcmeSso, acme_ini: Path) -> No
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (200, b'{"token": "x"}', "sent no token and expires_in"),
-        (200, b"<html>maintenance</html>", "sent no token and expires_in"),
-        (200, b'{"token": "x", "expires_in": -5}', "sent no token and expires_in"),
+        (200, b'{"token": "x"}', "sent no JSON with a token and a positive expires_in"),
+        (200, b"<html>maintenance</html>", "sent no JSON with a token and a positive expires_in"),
+        (200, b'{"token": "x", "expires_in": -5}', "sent no JSON with a token and a positive expires_in"),
         (503, b"{}", "answered 503 Service Unavailable"),
     ],
 )

@@ -53,6 +53,7 @@ def sso_url(value: Any) -> str:
 
 @hookimpl
 def declare_options() -> Sequence[Option]:
+    """The three options; named after the method, so they are tolerated when it is not selected."""
     return [
         Option("acme_sso_url", "ACME's SSO service, e.g. https://sso.acme.example/linkahead.", sso_url, required=True),
         Option("acme_sso_client_id", "The client id ACME IT registered for you.", text, required=True),
@@ -63,17 +64,19 @@ def declare_options() -> Sequence[Option]:
 
 @hookimpl
 def get_credentials(config: Mapping[str, Any]) -> Credentials:
+    """The first token, fetched when the connection first needs one."""
     return fetch_token(config, "first login")
 
 
 @hookimpl
 def refresh(config: Mapping[str, Any], credentials: Credentials, reason: str) -> Credentials:
-    # Rejected, expired or requested: the client credentials buy a new token in every case.
+    """A new token: rejected, expired or requested, the client credentials buy one in every case."""
     return fetch_token(config, reason)
 
 
 @hookimpl
 def demo_config(server: LinkAheadTestServer, workdir: Path) -> None:
+    """``linkahead-auth demo`` lists the method as skipped, with this reason."""
     raise LinkAheadException("needs ACME's SSO service; its tests run against a stand-in")
 
 
@@ -104,7 +107,7 @@ def fetch_token(config: Mapping[str, Any], reason: str) -> TokenCredentials:
         answer = response.json()
         token = TokenCredentials(answer["token"], expires_at=time.time() + number(answer["expires_in"]))
     except (ValueError, TypeError, KeyError):
-        raise LoginFailedError(f"The {PLUGIN}: {base} sent no token and expires_in.") from None
+        raise LoginFailedError(f"The {PLUGIN}: {base} sent no JSON with a token and a positive expires_in.") from None
     return token
 
 
