@@ -6,6 +6,11 @@ client of the connection needs: ``POST /login`` (form), the ``SessionToken`` coo
 ``GET``/``DELETE /logout``, ``GET /Info``, anonymous access, and switches and counters for tests.
 Every other path answers 200 with an XML echo of the request, so ``retrieve``/``insert``/... work.
 
+Faults for robustness tests: :meth:`LinkAheadTestServer.restart` (all sessions and connections
+gone), ``response_delay`` (a slow server) and ``fault`` (a function that sees every request, the
+login included, and may answer it with a :class:`Fault`: an error status, a broken ``Set-Cookie``,
+a delay, or a connection closed before or in the middle of the answer).
+
 Not a LinkAhead server: no entities, no permissions beyond "authenticated or not".
 """
 
@@ -27,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["LinkAheadTestServer", "Counters", "Route", "DEFAULT_USERS"]
+__all__ = ["LinkAheadTestServer", "Counters", "Route", "Fault", "FaultFunction", "DEFAULT_USERS"]
 
 DEFAULT_USERS: Mapping[str, str] = {"admin": "admin-Pa55word"}
 """The users of a server created without ``users=``: name to password."""
@@ -59,6 +64,8 @@ class Counters:
     """Requests authenticated by an ``Authorization: Bearer`` header (see ``bearer_tokens``)."""
     tokens_issued: int = 0
     """Tokens made by :meth:`LinkAheadTestServer.make_token` (e.g. by a test's SSO endpoint)."""
+    faults: int = 0
+    """Requests answered with a :class:`Fault` (see ``LinkAheadTestServer.fault``)."""
 
 
 @dataclass
@@ -72,6 +79,36 @@ class RequestInfo:
     body: bytes
     user: str | None
     server: LinkAheadTestServer = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How to misbehave for one request; returned by a :data:`FaultFunction`.
+
+    The fields combine; their effects apply in this order:
+
+    :param delay: seconds to wait before anything else (interrupted by :meth:`LinkAheadTestServer.stop`).
+    :param drop: close the connection without answering at all.
+    :param status: answer with this status, ``headers`` and ``body`` instead of the normal answer
+        (the request is then not served; for ``POST /login`` no session is made).
+    :param headers: headers added to the answer -- the fault's or, without ``status``, the normal
+        one, where they replace headers of the same name (a broken ``Set-Cookie``, say).
+    :param body: the body of a ``status`` answer.
+    :param cut_after: send the headers (announcing the full ``Content-Length``) and only this many
+        bytes of the body, then close the connection: a response cut off in the middle.
+    """
+
+    delay: float = 0.0
+    drop: bool = False
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    cut_after: int | None = None
+
+
+FaultFunction = Callable[[RequestInfo], "Fault | None"]
+"""Sees every request (``user`` is still ``None``: it runs before authentication); ``None`` serves
+it normally."""
 
 
 class LinkAheadTestServer:
@@ -106,6 +143,8 @@ class LinkAheadTestServer:
         self.routes: dict[tuple[str, str], Route] = {}
         self.response_delay = 0.0
         """Seconds to wait before answering each request (interrupted by :meth:`stop`)."""
+        self.fault: FaultFunction | None = None
+        """Called for every request, logins included; a :class:`Fault` it returns is applied."""
         self.last_request_headers: dict[str, str] = {}
         self.bearer_tokens: dict[str, str] = {}
         """``Authorization: Bearer <key>`` accepted as user ``value``, as an SSO front end would."""
@@ -168,11 +207,21 @@ class LinkAheadTestServer:
         while int(time.time() * 1000) <= self._valid_after_ms:
             time.sleep(0.0005)
 
+    def restart(self) -> None:
+        """Behave as if the server restarted: every session is gone and every open connection is closed.
+
+        The listening socket stays, so clients reconnect to the same ``url``.
+        """
+        self.invalidate_sessions()
+        self._httpd.close_connections()
+
     def reset_counters(self) -> None:
+        """Set every counter back to zero."""
         with self._lock:
             self.counters = Counters()
 
     def add_user(self, name: str, password: str, roles: list[str] | None = None) -> None:
+        """Add (or replace) the user ``name`` with ``password`` and ``roles``."""
         self.users[name] = password
         self.roles[name] = list(roles or [])
 
@@ -259,6 +308,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a test's threads connect at once, and
+    # Linux then resets some of those connections.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
                  owner: LinkAheadTestServer) -> None:
@@ -302,6 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "LinkAheadTestServer/1"
     server: _HTTPServer
+    fault: Fault | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -336,6 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         parts = urlsplit(self.path)
+        self.fault = None
+        fault_function = owner.fault
+        if fault_function is not None and self._apply_fault(fault_function, method, parts.path, parts.query, body):
+            return
         if not parts.path.startswith(owner.root_path):
             self._reply(404, _xml_error("not below the root path " + owner.root_path))
             return
@@ -372,6 +429,35 @@ class _Handler(BaseHTTPRequestHandler):
             echo = (f"<Response method={quoteattr(method)} path={quoteattr(unquote(path))} "
                     f"query={quoteattr(unquote(parts.query))} user={quoteattr(user)} length=\"{len(body)}\"/>")
             self._reply(200, echo.encode(), headers)
+
+    def _apply_fault(self, fault_function: FaultFunction, method: str, path: str, query: str, body: bytes) -> bool:
+        """Ask ``fault_function`` about this request; True when the fault has answered it."""
+        owner = self.server.owner
+        below_root = path[len(owner.root_path):] if path.startswith(owner.root_path) else path
+        fault = fault_function(RequestInfo(method, below_root, query, dict(self.headers.items()), body, None, owner))
+        if fault is None:
+            return False
+        owner._count(faults=1)
+        if fault.delay and owner._stopping.wait(fault.delay):
+            self.close_connection = True
+            return True
+        if fault.drop:
+            self._hang_up()
+            return True
+        self.fault = fault
+        if fault.status is not None:
+            self._reply(fault.status, fault.body)
+            return True
+        return False
+
+    def _hang_up(self) -> None:
+        """Close the connection at once, without a word (what a crashing server does)."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _login(self, body: bytes) -> None:
         owner = self.server.owner
@@ -420,6 +506,9 @@ class _Handler(BaseHTTPRequestHandler):
         ).encode()
 
     def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        fault = self.fault
+        if fault is not None and fault.headers:
+            headers = {**(headers or {}), **fault.headers}
         self.send_response(status)
         self.send_header("Content-Type", "text/xml; charset=utf-8")
         for name, value in (headers or {}).items():
@@ -427,6 +516,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if fault is not None and fault.cut_after is not None:
+            self.wfile.write(body[:fault.cut_after])
+            self._hang_up()
+            return
         self.wfile.write(body)
 
 
