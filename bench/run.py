@@ -507,7 +507,7 @@ def write_rst(path: Path, lines: list[str], plot: Path | None) -> None:
         raise BenchError(f"{path} lacks the markers {RESULTS_BEGIN!r} ... {RESULTS_END!r}")
     body = [RESULTS_BEGIN, "", *lines, ""]
     if plot is not None and plot.exists():
-        body += [f".. image:: /{plot.relative_to(ROOT / 'docs').as_posix()}",
+        body += [f".. image:: {Path(os.path.relpath(plot, path.parent)).as_posix()}",
                  "   :alt: per-request CPU and wall time, cold start and peak memory, logins under threads",
                  "   :width: 100%", ""]
     path.write_text(text[:begin] + "\n".join(body) + "\n" + text[end:])
@@ -635,17 +635,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             with timed("measuring"):
                 results = measure(args)
+        lines = report_lines(results)
+        print("\n".join(lines))
+        if args.json and not args.render:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        drawn = plot(results, args.plot) if args.plot else False
+        if args.rst:
+            write_rst(args.rst, lines, args.plot if drawn or (args.plot and args.plot.exists()) else None)
     except BenchError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    lines = report_lines(results)
-    print("\n".join(lines))
-    if args.json and not args.render:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    drawn = plot(results, args.plot) if args.plot else False
-    if args.rst:
-        write_rst(args.rst, lines, args.plot if drawn or (args.plot and args.plot.exists()) else None)
     return 0
 
 

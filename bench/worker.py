@@ -84,7 +84,7 @@ def burst(send: Callable[[], None], threads: int) -> dict[str, object]:
         barrier.wait(timeout=30)
         try:
             send()
-        except Exception as error:  # the count of failures is the result, not a crash
+        except Exception as error:  # noqa: BLE001 -- the count of failures is the result, not a crash
             errors.append(f"{type(error).__name__}: {str(error)[:200]}")
 
     workers = [threading.Thread(target=one, daemon=True) for _ in range(threads)]
@@ -108,7 +108,7 @@ def main() -> int:
         info["requests"] = version("requests")
         info["client"] = version("linkahead") if kind == "legacy" else (
             version("linkahead-connection") if kind == "connection" else "")
-    except Exception:  # versions are information, not a requirement
+    except Exception:  # noqa: BLE001 -- versions are information, not a requirement
         pass
     print("READY " + json.dumps(info), flush=True)
     for line in sys.stdin:
