@@ -26,6 +26,7 @@ __all__ = [
     "proxy_url",
     "path",
     "number",
+    "optional_number",
     "argv",
 ]
 
@@ -87,6 +88,13 @@ def number(value: Any) -> float:
     if not result > 0 or result == float("inf"):
         raise ValueError(f"expected a positive number, got {value!r}")
     return result
+
+
+def optional_number(value: Any) -> float | None:
+    """A positive number of seconds, or ``None``/``null`` for no limit."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NULL_WORDS):
+        return None
+    return number(value)
 
 
 def timeout(value: Any) -> float | tuple[float, float] | None:
@@ -215,5 +223,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            proxy_url),
     Option("debug", "Log the connection's activity at DEBUG level (secrets are never logged).", boolean,
            default=False),
+    Option("plugin_timeout",
+           "Seconds the password method may take to supply credentials before the connection gives up "
+           "(PluginError); null: no limit. Not applied while standard input is a terminal, so a prompt "
+           "can wait for its person.", optional_number, default=120.0),
 )
 """The options every connection understands."""

@@ -2,11 +2,22 @@
 
 Discovery reads entry-point metadata only; the selected plugin is the only one imported. A plugin
 may also be given directly as an object (a module or instance with hook implementations).
+
+The hooks that may wait for the outside world (``get_credentials``, ``refresh``, ``forget``) are
+bounded by the ``plugin_timeout`` option: they run in a worker thread, and when one does not return
+in time the caller gets a :class:`~linkahead.exceptions.PluginError` naming the plugin. A thread
+cannot be stopped from outside, so the hung one is left behind as a daemon thread (it ends with the
+process, or whenever the plugin returns; its late answer is dropped). While standard input is a
+terminal the hooks run directly instead: a prompt may take as long as its person needs, and Ctrl-C
+interrupts it (and restores the terminal) as usual.
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib.metadata as metadata
+import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -94,24 +105,40 @@ class Method:
         return tuple(result)
 
     def get_credentials(self, config: Any) -> Credentials | None:
-        """Call the plugin's ``get_credentials`` hook and check the answer."""
-        result = self.call(lambda hook: hook.get_credentials(config=config), "get_credentials")
+        """Call the plugin's ``get_credentials`` hook (within ``plugin_timeout``) and check the answer."""
+        result = self.call(lambda hook: hook.get_credentials(config=config), "get_credentials",
+                           _time_limit(config))
         return self._checked(result, "get_credentials")
 
     def refresh(self, config: Any, credentials: Credentials, reason: str) -> Credentials | None:
-        """Call the plugin's ``refresh`` hook and check the answer."""
+        """Call the plugin's ``refresh`` hook (within ``plugin_timeout``) and check the answer."""
         result = self.call(
-            lambda hook: hook.refresh(config=config, credentials=credentials, reason=reason), "refresh"
+            lambda hook: hook.refresh(config=config, credentials=credentials, reason=reason), "refresh",
+            _time_limit(config),
         )
         return self._checked(result, "refresh")
 
     def forget(self, config: Any) -> None:
-        """Call the plugin's ``forget`` hook."""
-        self.call(lambda hook: hook.forget(config=config), "forget")
+        """Call the plugin's ``forget`` hook (within ``plugin_timeout``)."""
+        self.call(lambda hook: hook.forget(config=config), "forget", _time_limit(config))
 
-    def call(self, invoke: Callable[[Any], T], hook_name: str) -> T:
+    def call(self, invoke: Callable[[Any], T], hook_name: str, time_limit: float | None = None) -> T:
+        """Call a hook through ``invoke(manager.hook)``; errors other than ours become :class:`PluginError`.
+
+        :param time_limit: seconds to wait for the hook (in a worker thread); ``None``: no limit.
+        """
         try:
-            return invoke(self.manager.hook)
+            if time_limit is None:
+                return invoke(self.manager.hook)
+            return _run_bounded(lambda: invoke(self.manager.hook), time_limit, f"linkahead-{self.name}-{hook_name}")
+        except _TimedOut:
+            raise PluginError(
+                f"The password method {self.label} did not answer {hook_name} within plugin_timeout = "
+                f"{time_limit:g} s. Check what it waits for (a password store, a keyring, a command, the "
+                "network); raise plugin_timeout if it is legitimately slow.",
+                plugin=self.name,
+                distribution=self.distribution,
+            ) from None
         except LinkAheadException:
             raise
         except Exception as error:
@@ -135,6 +162,48 @@ class Method:
             f"returned a {type(result).__name__}, expected PasswordCredentials, TokenCredentials, "
             "HeaderCredentials, AnonymousCredentials or None",
         )
+
+
+class _TimedOut(Exception):
+    """A bounded hook did not return in time."""
+
+
+def _time_limit(config: Any) -> float | None:
+    """``plugin_timeout`` from ``config``; ``None`` (no limit) while a person sits at a terminal."""
+    limit = config.get("plugin_timeout") if isinstance(config, Mapping) else None
+    if limit is None or _stdin_is_terminal():
+        return None
+    return float(limit)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, AttributeError):  # closed or replaced by an object without isatty
+        return False
+
+
+def _run_bounded(function: Callable[[], T], seconds: float, name: str) -> T:
+    """``function()`` in a daemon thread; raises :class:`_TimedOut` when it takes longer than ``seconds``."""
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    context = contextvars.copy_context()  # the hook sees the caller's context variables
+
+    def work() -> None:
+        try:
+            outcome.append((True, context.run(function)))
+        except BaseException as error:  # noqa: BLE001 -- handed to the caller, who raises it
+            outcome.append((False, error))
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    if not done.wait(seconds):
+        raise _TimedOut
+    succeeded, value = outcome[0]
+    if succeeded:
+        return value  # type: ignore[no-any-return]
+    raise value
 
 
 def _new_manager() -> pluggy.PluginManager:
