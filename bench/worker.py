@@ -8,8 +8,9 @@ and the client it measures inside :func:`make_client`::
 
 ``KIND`` is ``connection`` (this project), ``session`` (a bare ``requests.Session`` as users
 create it: ``trust_env=True``), ``session-noenv`` (the same with ``trust_env=False``, the work
-our transport does) or ``legacy`` (the ``linkahead`` 0.21 client). After logging in and warming
-up it prints ``READY {json}`` and then answers each command with one line of JSON:
+our transport does), ``session-nojar`` (that, and a cookie policy refusing every cookie into
+the session's jar, as our transport also does) or ``legacy`` (the ``linkahead`` 0.21 client).
+After logging in and warming up it prints ``READY {json}`` and then answers each command with one line of JSON:
 
 ``run N``
     send N authenticated ``GET Entity`` requests, reading each body;
@@ -27,6 +28,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+
+class _RefuseAllCookies:
+    """Made a real ``http.cookiejar.DefaultCookiePolicy`` subclass on first use (lazy import)."""
+
+    def __new__(cls) -> Any:
+        import http.cookiejar
+
+        class Refuse(http.cookiejar.DefaultCookiePolicy):
+            def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+                return False
+
+        return Refuse()
 
 
 def make_client(kind: str, url: str, username: str, password: str) -> Callable[[], None]:
@@ -44,11 +59,15 @@ def make_client(kind: str, url: str, username: str, password: str) -> Callable[[
 
         return through_connection
 
-    if kind in ("session", "session-noenv"):
+    if kind in ("session", "session-noenv", "session-nojar"):
         import requests
 
         session = requests.Session()
         session.trust_env = kind == "session"
+        if kind == "session-nojar":
+            # What the connection's transport also does: the cookie is handled by hand, so the
+            # session's jar need not parse and store every renewed cookie.
+            session.cookies.set_policy(_RefuseAllCookies())
         login = session.post(url + "login", data={"username": username, "password": password}, timeout=30)
         login.raise_for_status()
         # A fair baseline: the same request with the session cookie, adopting each renewal --
@@ -66,7 +85,7 @@ def make_client(kind: str, url: str, username: str, password: str) -> Callable[[
 
         return through_session
 
-    raise SystemExit(f"unknown client kind {kind!r}: use connection, session, session-noenv or legacy")
+    raise SystemExit(f"unknown client kind {kind!r}: use connection, session, session-noenv, session-nojar or legacy")
 
 
 def run(send: Callable[[], None], count: int) -> dict[str, float]:

@@ -41,7 +41,7 @@ def test_quick_mode_reports_every_measure(tmp_path: Path) -> None:
         assert label in finished.stdout
 
     results = json.loads(results_file.read_text())
-    assert set(results["per_request"]) == {"connection", "session", "session-noenv"}
+    assert set(results["per_request"]) == {"connection", "session", "session-noenv", "session-nojar"}
     for value in results["per_request"].values():
         assert 0 < value["cpu_us"] <= value["wall_us"] * 2
     cold = results["cold_start"]["dev"]
