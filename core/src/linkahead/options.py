@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "Option",
@@ -56,11 +56,16 @@ _NULL_WORDS = frozenset({"none", "null", ""})
 
 
 def text(value: Any) -> str:
-    """Any non-empty text."""
+    """Any non-empty text on one line (no line break or NUL byte)."""
     if not isinstance(value, str):
         raise ValueError(f"expected text, got {type(value).__name__}")
     if not value.strip():
         raise ValueError("must not be empty")
+    if "\n" in value or "\r" in value or "\0" in value:
+        # The value is not repeated: it may be a password. An indented line after a key in an
+        # ini file continues its value, which is how a line break usually gets in.
+        raise ValueError("must be one line, without a line break or NUL byte (is the next line of "
+                         "the ini file indented?)")
     return value
 
 
@@ -83,11 +88,16 @@ def number(value: Any) -> float:
         raise ValueError(f"expected a positive number, got {value!r}")
     try:
         result = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a positive number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"expected a positive number, got {_short(value)}") from None
     if not result > 0 or result == float("inf"):
-        raise ValueError(f"expected a positive number, got {value!r}")
+        raise ValueError(f"expected a positive number, got {_short(value)}")
     return result
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def optional_number(value: Any) -> float | None:
@@ -110,31 +120,28 @@ def timeout(value: Any) -> float | tuple[float, float] | None:
 
         try:
             value = ast.literal_eval(stripped)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise ValueError(f"{hint}; got {stripped!r}") from None
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            # TypeError: a literal such as {[]: 1} that cannot be built.
+            raise ValueError(f"{hint}; got {_short(stripped)}") from None
         if value is None:
             return None
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise ValueError(f"{hint}; got {value!r}")
+            raise ValueError(f"{hint}; got {_short(value)}")
         try:
             return (number(value[0]), number(value[1]))
         except ValueError:
-            raise ValueError(f"{hint}; got {value!r}") from None
+            raise ValueError(f"{hint}; got {_short(value)}") from None
     try:
         return number(value)
     except ValueError:
-        raise ValueError(f"{hint}; got {value!r}") from None
+        raise ValueError(f"{hint}; got {_short(value)}") from None
 
 
 def url(value: Any) -> str:
     """An ``http://`` or ``https://`` URL with a host; a path is the server's root path."""
     value_text: str = text(value).strip()
-    try:
-        parts = urlsplit(value_text)
-        parts.port  # noqa: B018 -- raises ValueError for a bad port
-    except ValueError as error:
-        raise ValueError(f"{value_text!r} is not a valid URL: {error}") from None
+    parts = _split_url(value_text)
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(
             f"{value_text!r} has no http:// or https:// scheme; "
@@ -157,7 +164,7 @@ def proxy_url(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in _NULL_WORDS):
         return None
     value_text: str = text(value).strip()
-    parts = urlsplit(value_text)
+    parts = _split_url(value_text)
     if parts.scheme.lower() not in ("http", "socks4", "socks4a", "socks5", "socks5h"):
         if parts.scheme.lower() == "https":
             raise ValueError(
@@ -169,6 +176,22 @@ def proxy_url(value: Any) -> str | None:
     if not parts.hostname:
         raise ValueError(f"proxy URL {value_text!r} has no host name")
     return value_text
+
+
+def _split_url(value_text: str) -> SplitResult:
+    """``urlsplit`` that also checks the port and refuses blanks and control characters.
+
+    urlsplit silently drops tabs and line breaks and keeps spaces, so such a URL would reach a
+    server other than the one written down, or fail much later.
+    """
+    if any(c.isspace() or c < " " or c == "\x7f" for c in value_text):
+        raise ValueError(f"{value_text!r} contains a blank or a control character; percent-encode it or remove it")
+    try:
+        parts = urlsplit(value_text)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError as error:
+        raise ValueError(f"{value_text!r} is not a valid URL: {error}") from None
+    return parts
 
 
 def path(value: Any) -> str:

@@ -16,6 +16,8 @@ __all__ = ["TokenInfo", "parse_token", "session_token_from_set_cookie", "MAX_TOK
 MAX_TOKEN_LENGTH = 16384
 """Longer ``SessionToken`` values are refused (a sane server sends a few hundred bytes)."""
 
+_MAX_MILLISECONDS = 2**63 - 1  # the server's Java long; larger ones would overflow a float deadline
+
 _SET_COOKIE_TOKEN = re.compile(r"(?:^|[,;]\s*)SessionToken=([^;,\s]*)")
 # RFC 6265 cookie-octet, minus the characters our parser splits on.
 _COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
@@ -59,7 +61,7 @@ def parse_token(value: str) -> TokenInfo:
     if kind not in ("S", "O") or not isinstance(realm, str) or not isinstance(username, str):
         raise ValueError("the token's kind, realm or user name field is malformed")
     for number in (issued, timeout):
-        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= _MAX_MILLISECONDS:
             raise ValueError("the token's issued-at or time-out field is not a non-negative integer")
     return TokenInfo(kind, realm, username, issued, timeout)
 

@@ -48,6 +48,8 @@ def make_uri_path(segments: Iterable[str] | None = None, query: Mapping[str, str
     """Join URL-quoted path segments and a query: ``["Entity", "a/b"]`` -> ``Entity/a%2Fb``.
 
     A query value of ``None`` gives a bare flag (``?flag``).
+
+    :raises ValueError: a segment, key or value cannot be encoded as UTF-8 (a lone surrogate).
     """
     path = "/".join(quote(str(segment), safe="") for segment in segments or ())
     if query:
