@@ -6,6 +6,9 @@ Priority, lowest to highest: option defaults, the ``[Connection]`` section of th
 variables ``HTTPS_PROXY``/``HTTP_PROXY`` fill in when neither the file nor the arguments set them.
 
 Other sections of the file (``[Container]``, ``[Misc]``, ...) belong to other tools and are ignored.
+
+A file whose ``[Connection]`` section holds a secret (``password``, ``auth_token``) and that other
+users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a readable key.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .options import CORE_OPTIONS, Option
 from .redaction import redact_url_passwords
 
 __all__ = [
+    "InsecureConfigFileWarning",
     "ConnectionConfig",
     "RawSettings",
     "config_file_candidates",
@@ -36,6 +40,17 @@ ARGUMENT = "argument"
 
 # Keyword arguments that are not ini options: they configure the process, not the server.
 KWARG_ONLY = frozenset({"implementation"})
+
+_SECRET_KEYS = frozenset(option.name for option in CORE_OPTIONS if option.secret)
+
+
+class InsecureConfigFileWarning(UserWarning):
+    """The configuration file holds a ``password`` or ``auth_token`` and other users may read it.
+
+    Issued by :func:`collect` (so by every :func:`~linkahead.configure_connection` reading such a
+    file) when the file's mode gives the group or others any permission (``mode & 0o077``). The
+    message names the file and the fix, ``chmod 600 <file>``; it never shows the secret.
+    """
 
 
 def config_file_candidates() -> list[Path]:
@@ -127,6 +142,9 @@ def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
         settings.file = find_config_file()
         if settings.file is not None:
             ini = read_connection_section(settings.file)
+            secrets = sorted(key for key in _SECRET_KEYS if ini.get(key, "").strip())
+            if secrets:
+                _warn_if_readable_by_others(settings.file, secrets)
     file_origin = f"file {settings.file}"
     for key, value in ini.items():
         settings.values[key] = value
@@ -151,6 +169,26 @@ def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
                 settings.values[key] = found
                 settings.origins[key] = f"environment {variable}"
     return settings
+
+
+def _warn_if_readable_by_others(path: Path, keys: list[str]) -> None:
+    if os.name != "posix":
+        return  # Windows has ACLs, not mode bits; the mode Python reports says nothing there
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        import warnings
+
+        from .connection.transport import _caller_stacklevel  # only on this path: it imports requests
+
+        warnings.warn(
+            f"The configuration file {str(path)!r} holds {' and '.join(keys)} but other users may read it "
+            f"(mode {mode & 0o777:o}). Make it private: chmod 600 {path}",
+            InsecureConfigFileWarning,
+            stacklevel=_caller_stacklevel(),
+        )
 
 
 def _rank(origin: str) -> int:
