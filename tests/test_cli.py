@@ -46,6 +46,7 @@ def write_ini(path: Path, **values: str) -> Path:
     lines = ["[Connection]", *(f"{key} = {value}" for key, value in values.items()),
              "", "[Misc]", "other_tool_key = kept"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # it may hold a password: anything wider draws the ssh-like warning
     return path
 
 
@@ -513,3 +514,15 @@ def test_demo_all_methods_reports_every_installed_one() -> None:
     failed = [line for line in result.stdout.splitlines() if " FAILED " in line]
     assert result.returncode == (1 if failed else 0)
     assert "Server: " in result.stdout
+
+
+def test_a_world_readable_ini_with_a_password_is_one_warning_line(linkahead_server: LinkAheadTestServer) -> None:
+    ini = plain_ini(linkahead_server)
+    ini.chmod(0o644)
+    result = run("status")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("linkahead-auth: warning: ")
+    assert f"chmod 600 {ini}" in warnings[0] or "chmod 600" in warnings[0]
+    assert PASSWORD not in result.stderr

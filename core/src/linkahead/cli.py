@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -513,6 +514,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--config {args.config}: no such file")
         os.environ[configuration.ENV_INI] = str(config_path)
     formatter, handler = _setup_logging(args.verbose)
+
+    def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                     file: TextIO | None = None, line: str | None = None) -> None:
+        # One line like the errors; Python's default format quotes a source line of this script.
+        sys.stderr.write(f"{PROG}: warning: {formatter.redact(str(message))}\n")
+
+    warnings.showwarning = show_warning
     try:
         code = COMMANDS[args.command](args, sys.stdout, formatter)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit

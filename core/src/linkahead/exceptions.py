@@ -21,6 +21,7 @@ __all__ = [
     "HTTPURITooLongError",
     "HTTPServerError",
     "ServerResponseError",
+    "error_for_status",
 ]
 
 
@@ -106,3 +107,23 @@ class HTTPURITooLongError(HTTPClientError):
 
 class HTTPServerError(ServerResponseError):
     """The server answered with a 5xx status."""
+
+
+def error_for_status(status: int, reason: str, body: bytes, doing: str = "") -> ServerResponseError:
+    """The error for an HTTP error status (PROTOCOL: 403, 404, 413/414/431, other 4xx, 5xx).
+
+    :param doing: what was being done, for the message (``"The login of user 'admin'"``).
+    """
+    error: type[ServerResponseError]
+    if status == 403:
+        error, hint = HTTPForbiddenError, "The user lacks the permission for this request."
+    elif status == 404:
+        error, hint = HTTPResourceNotFoundError, "The resource does not exist."
+    elif status in (413, 414, 431):
+        error, hint = HTTPURITooLongError, "The request is too long; split it into smaller ones."
+    elif status < 500:
+        error, hint = HTTPClientError, "The server refused the request."
+    else:
+        error, hint = HTTPServerError, "The server failed; try again later or ask its administrator."
+    lead = f"{doing} failed: the server answered" if doing else "The server answered"
+    return error(f"{lead} {status} {reason}. {hint}", status=status, reason=reason, body=body)

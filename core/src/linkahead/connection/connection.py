@@ -24,13 +24,8 @@ from .. import configuration, plugins
 from ..configuration import ConnectionConfig
 from ..exceptions import (
     ConfigurationError,
-    HTTPClientError,
-    HTTPForbiddenError,
-    HTTPResourceNotFoundError,
-    HTTPServerError,
-    HTTPURITooLongError,
     LoginFailedError,
-    ServerResponseError,
+    error_for_status,
 )
 from ..options import CORE_OPTIONS
 from ..version import __version__
@@ -250,24 +245,9 @@ class _Connection:
         return transport.request(method, path, headers, body)
 
     def _check(self, response: Response) -> Response:
-        status = response.status
-        if status < 400:
+        if response.status < 400:
             return response
-        body = response.read()
-        reason = response.reason
-        text = f"{status} {reason}"
-        error: type[ServerResponseError]
-        if status == 403:
-            error, hint = HTTPForbiddenError, "The user lacks the permission for this request."
-        elif status == 404:
-            error, hint = HTTPResourceNotFoundError, "The resource does not exist."
-        elif status in (413, 414, 431):
-            error, hint = HTTPURITooLongError, "The request is too long; split it into smaller ones."
-        elif status < 500:
-            error, hint = HTTPClientError, "The server refused the request."
-        else:
-            error, hint = HTTPServerError, "The server failed; try again later or ask its administrator."
-        raise error(f"The server answered {text}. {hint}", status=status, reason=reason, body=body)
+        raise error_for_status(response.status, response.reason, response.read())
 
 
 def _enable_debug_logging() -> None:

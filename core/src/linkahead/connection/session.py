@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
-from ..exceptions import LinkAheadException, LoginFailedError
+from ..exceptions import LinkAheadException, LoginFailedError, error_for_status
 from ..plugins import Method
 from ..tokens import parse_token, session_token_from_set_cookie
 from .transport import Response
@@ -247,10 +247,14 @@ class AuthSession:
         if response.status == 401:
             logger.debug("The server rejected the login of %r.", credentials.username)
             return None
+        if response.status >= 500:  # the server's trouble, not the credentials'
+            raise error_for_status(response.status, response.reason, data,
+                                   f"The login of user {credentials.username!r}")
         if response.status != 200:
             raise LoginFailedError(
                 f"The login of user {credentials.username!r} failed: the server answered "
-                f"{response.status} {response.reason}. {_short_body(data)}".rstrip()
+                f"{response.status} {response.reason}. Is url the LinkAhead server's base URL? "
+                f"{_short_body(data)}".rstrip()
             )
         token = session_token_from_set_cookie(response.getheader("Set-Cookie"))
         if not token:

@@ -23,6 +23,7 @@ Choices that differ from a plain ``requests.Session``:
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import logging
 import os
@@ -399,6 +400,15 @@ def _timeout_kind(error: BaseException) -> str | None:
     return None
 
 
+# A connection that was made and then broke: the server closed it, or cut the answer short.
+_BROKEN_ANSWER = (
+    http.client.RemoteDisconnected,
+    http.client.IncompleteRead,
+    urllib3.exceptions.ProtocolError,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
 def _connection_error(error: BaseException, url: str, context: _ErrorContext) -> LinkAheadConnectionError:
     detail = _redact(_innermost_reason(error), context.secrets)
     via = f" through the proxy {redact_proxy_url(context.proxy)}" if context.proxy else ""
@@ -432,6 +442,11 @@ def _connection_error(error: BaseException, url: str, context: _ErrorContext) ->
     if isinstance(error, requests.exceptions.InvalidSchema) and "socks" in detail.lower():
         return LinkAheadConnectionError(
             f"Cannot use the proxy for {url}: {detail} Install SOCKS support: pip install 'requests[socks]'."
+        )
+    if any(isinstance(inner, _BROKEN_ANSWER) for inner in _causes(error)):
+        return LinkAheadConnectionError(
+            f"The connection to {url}{via} broke before the whole answer arrived ({detail}). The server "
+            "(or something between it and you) closed it; the request may or may not have taken effect."
         )
     if isinstance(error, (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError)):
         if context.proxy:

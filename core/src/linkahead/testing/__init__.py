@@ -5,9 +5,9 @@ through the ``pytest11`` entry point) provides the ``linkahead_server`` fixture 
 that has ``linkahead-connection`` installed, so plugin authors can test against real HTTP.
 """
 
-from .server import DEFAULT_USERS, Counters, LinkAheadTestServer, RequestInfo
+from .server import DEFAULT_USERS, Counters, Fault, LinkAheadTestServer, RequestInfo
 
-__all__ = ["LinkAheadTestServer", "Counters", "RequestInfo", "DEFAULT_USERS", "reset_connection"]
+__all__ = ["LinkAheadTestServer", "Counters", "Fault", "RequestInfo", "DEFAULT_USERS", "reset_connection"]
 
 
 def reset_connection() -> None:
