@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,4 +13,10 @@ import pytest
 def _isolated(linkahead_isolated: Path) -> Iterator[None]:
     # linkahead_isolated (from the linkahead.testing pytest plugin) points HOME and the working
     # directory at a temporary folder and resets the process-wide connection around each test.
-    yield
+    # Files the tests write are private, as a user's pylinkahead.ini with a password should be;
+    # tests about readable files set their modes explicitly.
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
