@@ -105,7 +105,7 @@ class LinkAheadOptions(SphinxDirective):
 
 
 class LinkAheadMethodOptions(SphinxDirective):
-    """``.. linkahead-method-options::``: a rubric and a table per installed password method."""
+    """``.. linkahead-method-options::``: a rubric and a table per installed standard password method."""
 
     has_content = False
 
@@ -113,6 +113,8 @@ class LinkAheadMethodOptions(SphinxDirective):
         result: list[nodes.Node] = []
         for name, entry_point in sorted(plugins.installed_methods().items()):
             dist = entry_point.dist
+            if name not in plugins.STANDARD_METHODS:
+                continue  # e.g. the acme-sso example, documented in writing-a-plugin
             origin = f" ({dist.name} {dist.version})" if dist is not None else ""
             result.append(nodes.rubric("", "", nodes.literal(name, name), nodes.Text(origin)))
             try:
