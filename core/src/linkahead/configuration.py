@@ -20,7 +20,6 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
-from .redaction import redact_url_passwords
 
 __all__ = [
     "InsecureConfigFileWarning",
@@ -238,7 +237,7 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
             except ValueError as error:
                 shown = "" if option.secret else f" = {raw!r}"
                 raise ConfigurationError(
-                    redact_url_passwords(f"Invalid {key}{shown} ({_where(origin)}): {error}.")
+                    _redacted(f"Invalid {key}{shown} ({_where(origin)}): {error}.")
                 ) from None
         origins[key] = origin
 
@@ -275,6 +274,12 @@ def _apply_no_proxy(values: dict[str, Any], origins: dict[str, str]) -> None:
             if bypass:
                 values[key] = None
                 origins[key] = "environment NO_PROXY"
+
+
+def _redacted(text: str) -> str:
+    from .redaction import redact_url_passwords  # only where a value is shown
+
+    return redact_url_passwords(text)
 
 
 def _where(origin: str) -> str:
@@ -348,7 +353,7 @@ class ConnectionConfig(Mapping[str, Any]):
         value = self._values.get(key)
         if value is not None and self.is_secret(key):
             return "***"
-        return redact_url_passwords(repr(value))
+        return _redacted(repr(value))
 
     def __repr__(self) -> str:
         body = ", ".join(f"{key}={self.shown(key)}" for key in sorted(self._values))
