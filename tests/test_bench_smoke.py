@@ -67,7 +67,9 @@ def test_render_without_markers_fails_clearly(tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=60, cwd=tmp_path)
     page = tmp_path / "page.rst"
     page.write_text("no markers\n")
-    finished = subprocess.run([sys.executable, str(BENCH), "--render", str(results_file), "--rst", str(page)],
+    # --plot into the temporary folder: by default --render redraws the committed docs plot.
+    finished = subprocess.run([sys.executable, str(BENCH), "--render", str(results_file), "--rst", str(page),
+                               "--plot", str(tmp_path / "plot.png")],
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert finished.returncode == 1
     assert "lacks the markers" in finished.stderr
