@@ -133,6 +133,9 @@ def test_auth_token_cannot_log_in_again(linkahead_server: LinkAheadTestServer) -
     assert message.startswith("The authentication token was rejected by the server")
     assert "cannot obtain new ones" in message
     assert "a new token" in message
+    with pytest.raises(LoginFailedError) as again:
+        connection.retrieve(["Info"])
+    assert str(again.value) == message  # the same verdict, not "expired" the second time
 
 
 def test_auth_token_expired_fails_before_sending(linkahead_server: LinkAheadTestServer) -> None:

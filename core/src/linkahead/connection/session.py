@@ -145,6 +145,9 @@ class AuthSession:
                 if now.credentials is not None:
                     return now
             generation = now.generation + 1
+            # After a refused login the next call starts from the same verdict, so that the plugin
+            # hears "rejected" again (not "expired") and the error says the same thing twice.
+            rejected = rejected or isinstance(now.error, LoginFailedError)
             try:
                 state = self._next_state(now, rejected, generation)
             except LinkAheadException as error:
