@@ -9,7 +9,7 @@ Choices that differ from a plain ``requests.Session``:
 
 - ``trust_env`` is off: ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` cannot override ``cacert``, and
   ``~/.netrc`` cannot add an ``Authorization`` header. Proxies from ``HTTPS_PROXY``/``HTTP_PROXY``
-  are resolved by the configuration, and ``NO_PROXY`` is applied here to them as requests would.
+  are resolved by the configuration, which also applies ``NO_PROXY`` to them as requests would.
 - The cookie jar refuses every cookie: the core manages the ``SessionToken`` cookie itself.
 - No automatic retries and no redirects: a request goes out once; the core decides.
 - ``timeout`` applies to every request, the login included: the connect time-out bounds the TCP
