@@ -34,17 +34,6 @@ def who_am_i(connection: _Connection) -> dict[str, Any]:
     }
 
 
-def _builtin_config(name: str, server: LinkAheadTestServer) -> dict[str, Any] | None:
-    # The standard methods that need nothing from outside; others answer the demo_config hook.
-    if name == "plain":
-        return {"username": "admin", "password": server.users["admin"]}
-    if name == "auth_token":
-        return {"auth_token": server.make_token("admin", one_time=True)}
-    if name == "unauthenticated":
-        return {}
-    return None
-
-
 def _plugin_demo_config(method: plugins.Method, server: LinkAheadTestServer, workdir: Path) -> dict[str, Any] | None:
     answer = method.call(lambda hook: hook.demo_config(server=server, workdir=workdir), "demo_config")
     return None if answer is None else dict(answer)
@@ -57,12 +46,10 @@ class _Skip(Exception):
 def _demo_one(name: str, server: LinkAheadTestServer, workdir: Path) -> str:
     """Log in with method ``name``; the result line. Raises :class:`_Skip` or a LinkAhead error."""
     method = plugins.load_method(name)
-    config = _builtin_config(name, server)
-    if config is None:
-        try:
-            config = _plugin_demo_config(method, server, workdir)
-        except LinkAheadException as error:
-            raise _Skip(" ".join(error.msg.split())) from None
+    try:
+        config = _plugin_demo_config(method, server, workdir)
+    except LinkAheadException as error:
+        raise _Skip(" ".join(error.msg.split())) from None
     if config is None:
         raise _Skip("needs outside help, e.g. a terminal")
     # The user's own pylinkahead.ini and proxy variables must not leak into the demo: point

@@ -67,7 +67,6 @@ class AuthSession:
         self._send = send
         self._lock = threading.Lock()
         self._state = SessionState(generation=0)
-        self.logins = 0  # successful POST /login calls, for tests and benchmarks
 
     @property
     def state(self) -> SessionState:
@@ -265,7 +264,6 @@ class AuthSession:
                 "The server accepted the login but sent no usable SessionToken cookie. "
                 "Is url pointing to a LinkAhead server (not a proxy or a web page)?"
             )
-        self.logins += 1
         logger.debug("Logged in as %r.", credentials.username)
         return token
 

@@ -11,14 +11,18 @@ Giving ``auth_token=...`` to :func:`linkahead.configure_connection` selects this
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from linkahead import Credentials, Option, TokenCredentials, hookimpl
 from linkahead.exceptions import ConfigurationError
 from linkahead.options import text
 from linkahead.tokens import parse_token
 
-__all__ = ["declare_options", "get_credentials", "refresh"]
+if TYPE_CHECKING:
+    from linkahead.testing import LinkAheadTestServer
+
+__all__ = ["declare_options", "get_credentials", "refresh", "demo_config"]
 
 
 @hookimpl
@@ -43,3 +47,8 @@ def get_credentials(config: Mapping[str, Any]) -> TokenCredentials:
 def refresh(config: Mapping[str, Any], credentials: Credentials, reason: str) -> None:
     # A token cannot be renewed by the client; the core turns None into a clear LoginFailedError.
     return None
+
+
+@hookimpl
+def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any]:
+    return {"auth_token": server.make_token("admin", one_time=True)}

@@ -14,12 +14,16 @@ Keep such a file readable only by you (``chmod 600``); prefer ``pass`` or ``keyr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from linkahead import Option, PasswordCredentials, hookimpl
 from linkahead.options import text
 
-__all__ = ["declare_options", "get_credentials"]
+if TYPE_CHECKING:
+    from linkahead.testing import LinkAheadTestServer
+
+__all__ = ["declare_options", "get_credentials", "demo_config"]
 
 
 @hookimpl
@@ -33,3 +37,8 @@ def declare_options() -> Sequence[Option]:
 @hookimpl
 def get_credentials(config: Mapping[str, Any]) -> PasswordCredentials:
     return PasswordCredentials(config["username"], config["password"])
+
+
+@hookimpl
+def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any]:
+    return {"username": "admin", "password": server.users["admin"]}

@@ -6,13 +6,22 @@ Works with servers that allow anonymous users; requests are answered as user ``a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from linkahead import AnonymousCredentials, hookimpl
 
-__all__ = ["get_credentials"]
+if TYPE_CHECKING:
+    from linkahead.testing import LinkAheadTestServer
+
+__all__ = ["get_credentials", "demo_config"]
 
 
 @hookimpl
 def get_credentials(config: Mapping[str, Any]) -> AnonymousCredentials:
     return AnonymousCredentials()
+
+
+@hookimpl
+def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any]:
+    return {}  # the demo's server allows anonymous users
