@@ -4,7 +4,15 @@ Real HTTP/1.1 with keep-alive on a loopback socket, in a background thread. It i
 client of the connection needs: ``POST /login`` (form), the ``SessionToken`` cookie with session
 (``"S"``) and one-time (``"O"``) tokens, renewal on every authenticated response, expiry,
 ``GET``/``DELETE /logout``, ``GET /Info``, anonymous access, and switches and counters for tests.
-Every other path answers 200 with an XML echo of the request, so ``retrieve``/``insert``/... work.
+Every other path answers 200 with an XML echo of the request (its raw, undecoded path and query),
+so ``retrieve``/``insert``/... work.
+
+As strict as a real server where clients have got it wrong: a ``SessionToken`` cookie whose value is
+not percent-encoded (a raw ``"``, ``,``, ``[``, ``]``, ``\\`` or space in it) is answered 400, and
+:meth:`LinkAheadTestServer.make_token` hands out tokens in the raw JSON form an administrator hands
+out, which a client must encode before it puts one into a cookie. Bodies may come with
+``Content-Length`` or chunked (a streamed multipart upload). ``request_log`` records every request
+as it came over the wire, for tests that compare clients.
 
 Faults for robustness tests: :meth:`LinkAheadTestServer.restart` (all sessions and connections
 gone), ``response_delay`` (a slow server) and ``fault`` (a function that sees every request, the
@@ -32,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["LinkAheadTestServer", "Counters", "Route", "Fault", "FaultFunction", "DEFAULT_USERS"]
+__all__ = ["LinkAheadTestServer", "Counters", "Route", "Fault", "FaultFunction", "LoggedRequest", "DEFAULT_USERS"]
 
 DEFAULT_USERS: Mapping[str, str] = {"admin": "admin-Pa55word"}
 """The users of a server created without ``users=``: name to password."""
@@ -79,6 +87,34 @@ class RequestInfo:
     body: bytes
     user: str | None
     server: LinkAheadTestServer = field(repr=False)
+
+
+@dataclass
+class LoggedRequest:
+    """One request as it came over the wire (see ``LinkAheadTestServer.request_log``).
+
+    ``path`` and ``query`` are raw: not percent-decoded, so ``%2F`` and ``/`` stay apart.
+    """
+
+    method: str
+    path: str
+    """The raw path, the server's root path included."""
+    query: str | None
+    """The raw query (after ``?``), ``None`` when the request target has no ``?``."""
+    headers: Mapping[str, str]
+    body: bytes
+    """The body; a chunked body is joined."""
+    status: int = 0
+    """The status the server answered with (0 while it is being served)."""
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("Content-Type")
+
+    @property
+    def cookie(self) -> str | None:
+        """The raw ``Cookie`` header."""
+        return self.headers.get("Cookie")
 
 
 @dataclass(frozen=True)
@@ -146,6 +182,9 @@ class LinkAheadTestServer:
         self.fault: FaultFunction | None = None
         """Called for every request, logins included; a :class:`Fault` it returns is applied."""
         self.last_request_headers: dict[str, str] = {}
+        self.request_log: list[LoggedRequest] | None = None
+        """Set it to a list and every request is appended to it (off by default: a long-running
+        server must not grow)."""
         self.bearer_tokens: dict[str, str] = {}
         """``Authorization: Bearer <key>`` accepted as user ``value``, as an SSO front end would."""
         self._secret = secrets.token_bytes(32)
@@ -238,7 +277,8 @@ class LinkAheadTestServer:
 
     def make_token(self, username: str, *, one_time: bool = False, timeout: float | None = None,
                    issued_at: float | None = None, max_replays: int = 1, replay_timeout: float = 30.0) -> str:
-        """A URL-encoded token for ``username``, as the server would put into the cookie.
+        """A token for ``username`` in the raw JSON form an administrator hands out
+        (``["O","OneTimeAuthenticationToken","admin",...]``); a client percent-encodes it for the cookie.
 
         :param timeout: lifetime in seconds (default: ``session_timeout``; one-time: 7 days).
         :param issued_at: seconds since the epoch (default: now); in the past for an expired token.
@@ -262,7 +302,7 @@ class LinkAheadTestServer:
             fields_tail = []
         fields.append(self._checksum(fields[:8] + fields_tail))
         fields.extend(fields_tail)
-        return quote(json.dumps(fields, separators=(",", ":")), safe="")
+        return json.dumps(fields, separators=(",", ":"))
 
     def _checksum(self, fields: list[Any]) -> str:
         data = json.dumps(fields, separators=(",", ":")).encode()
@@ -296,7 +336,8 @@ class LinkAheadTestServer:
 
     def session_cookie(self, username: str) -> str:
         """A ``Set-Cookie`` value with a fresh session token for ``username``."""
-        return f"SessionToken={self._make_token(username)}; Path=/; Max-Age={int(self.session_timeout)}; HttpOnly"
+        token = quote(self._make_token(username), safe="")
+        return f"SessionToken={token}; Path=/; Max-Age={int(self.session_timeout)}; HttpOnly"
 
     def _count(self, **increments: int) -> None:
         with self._lock:
@@ -355,6 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "LinkAheadTestServer/1"
     server: _HTTPServer
     fault: Fault | None = None
+    logged: LoggedRequest | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -382,9 +424,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         owner = self.server.owner
         owner._count(requests=1)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         owner.last_request_headers = dict(self.headers.items())
+        logged: LoggedRequest | None = None
+        if owner.request_log is not None:
+            raw_path, has_query, raw_query = self.path.partition("?")
+            logged = LoggedRequest(method, raw_path, raw_query if has_query else None,
+                                   dict(self.headers.items()), body)
+            owner.request_log.append(logged)
+        self.logged = logged
         if owner.response_delay and owner._stopping.wait(owner.response_delay):
             self.close_connection = True
             return
@@ -397,6 +445,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, _xml_error("not below the root path " + owner.root_path))
             return
         path = parts.path[len(owner.root_path):]
+        unencoded = _unencoded_cookie(self.headers.get("Cookie"))
+        if unencoded:
+            # A real server's cookie parser stops at these characters; say so instead of a 401.
+            self._reply(400, _xml_error(
+                f"The SessionToken cookie is not percent-encoded (it contains {unencoded} unencoded). "
+                "Cookie values must be URL-encoded: send quote(token, safe='')."))
+            return
         if path == "login" and method == "POST":
             self._login(body)
             return
@@ -426,9 +481,23 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._reply(200, content, {**headers, "Content-Type": "application/octet-stream"})
         else:
-            echo = (f"<Response method={quoteattr(method)} path={quoteattr(unquote(path))} "
-                    f"query={quoteattr(unquote(parts.query))} user={quoteattr(user)} length=\"{len(body)}\"/>")
+            echo = (f"<Response method={quoteattr(method)} path={quoteattr(path)} "
+                    f"query={quoteattr(parts.query)} user={quoteattr(user)} length=\"{len(body)}\"/>")
             self._reply(200, echo.encode(), headers)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     def _apply_fault(self, fault_function: FaultFunction, method: str, path: str, query: str, body: bytes) -> bool:
         """Ask ``fault_function`` about this request; True when the fault has answered it."""
@@ -509,6 +578,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.fault
         if fault is not None and fault.headers:
             headers = {**(headers or {}), **fault.headers}
+        if self.logged is not None:
+            self.logged.status = status
         self.send_response(status)
         self.send_header("Content-Type", "text/xml; charset=utf-8")
         for name, value in (headers or {}).items():
@@ -531,6 +602,18 @@ def _cookie(header: str | None, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+_NOT_COOKIE_OCTETS = '"[], \\'
+
+
+def _unencoded_cookie(header: str | None) -> str:
+    """The characters (named, never the value: it is a secret) that make a SessionToken cookie raw."""
+    value = _cookie(header, "SessionToken")
+    if not value:
+        return ""
+    found = sorted({char for char in value if char in _NOT_COOKIE_OCTETS})
+    return ", ".join("a space" if char == " " else repr(char) for char in found)
 
 
 def _xml_error(text: str) -> bytes:
