@@ -15,6 +15,7 @@ Only the standard library and ``linkahead``: it must run unchanged in both envir
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -88,9 +89,10 @@ def insert_keywords() -> None:
 
 def insert_multipart() -> None:
     encode = _encode_module()
+    content = io.BytesIO(b"file content\x00\xff" * 1000)
     parts = [encode.MultipartParam("FileRepresentation", "<Request><File path='x/y'/></Request>"),
-             encode.MultipartParam("upload", value=b"file content\x00\xff", filename="y.bin",
-                                   filetype="application/octet-stream")]
+             encode.MultipartParam("upload", filename="y.bin", filetype="application/octet-stream",
+                                   filesize=len(content.getvalue()), fileobj=content)]
     body, headers = encode.multipart_encode(parts, boundary="fixed-boundary-for-the-comparison")
     _read(_connection().insert(entity_uri_segment=["Entity"], body=body, headers=headers, query_dict=None))
 

@@ -424,15 +424,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         owner = self.server.owner
         owner._count(requests=1)
-        body = self._read_body()
+        try:
+            body: bytes | None = self._read_body()
+        except ValueError:
+            body = None  # not chunked as announced; answered below, after the request is logged
         owner.last_request_headers = dict(self.headers.items())
         logged: LoggedRequest | None = None
         if owner.request_log is not None:
             raw_path, has_query, raw_query = self.path.partition("?")
             logged = LoggedRequest(method, raw_path, raw_query if has_query else None,
-                                   dict(self.headers.items()), body)
+                                   dict(self.headers.items()), b"" if body is None else body)
             owner.request_log.append(logged)
         self.logged = logged
+        if body is None:
+            self.close_connection = True
+            self._reply(400, _xml_error("The body is not chunked as 'Transfer-Encoding: chunked' announces."))
+            return
         if owner.response_delay and owner._stopping.wait(owner.response_delay):
             self.close_connection = True
             return
