@@ -147,7 +147,7 @@ def test_malformed_ini_names_the_file_and_line() -> None:
 
 def test_ini_without_section_header() -> None:
     Path("pylinkahead.ini").write_text("url = http://x/\n")
-    with pytest.raises(ConfigurationError, match=r"is not valid INI.*no section headers"):
+    with pytest.raises(ConfigurationError, match=r"is not valid INI: line 1 comes before any \[section\] header"):
         linkahead.configure_connection()
 
 

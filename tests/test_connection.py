@@ -150,7 +150,7 @@ def test_request_methods_and_paths(linkahead_server: LinkAheadTestServer) -> Non
     connection.post_form_data(["Entity", "a/b"], {"k": "v w"}).read()
     connection.put_form_data(["Entity", "a/b"], {"k": "v"}).read()
     assert [(m, p, q, b) for m, p, q, b, _ in seen] == [
-        ("GET", "Entity/a%2Fb", "query=FIND%20x&flag", b""),
+        ("GET", "Entity/a%2Fb", "query=FIND%20x&flag=", b""),
         ("POST", "Entity/a%2Fb", "", b"<Insert/>"),
         ("PUT", "Entity/a%2Fb", "", b"<Update/>"),
         ("DELETE", "Entity/a%2Fb", "", b""),
@@ -165,7 +165,10 @@ def test_request_methods_and_paths(linkahead_server: LinkAheadTestServer) -> Non
 
 def test_make_uri_path() -> None:
     assert make_uri_path(["Entity", "a/b", "ä"]) == "Entity/a%2Fb/%C3%A4"
-    assert make_uri_path(["Entity"], {"q": "a&b", "flag": None}) == "Entity?q=a%26b&flag"
+    assert make_uri_path(["Entity"], {"q": "a&b", "flag": None}) == "Entity?q=a%26b&flag="
+    assert make_uri_path(["Entity"], {}) == "Entity?"  # as upstream: an empty query keeps its "?"
+    assert make_uri_path(["Entity", "."]) == "Entity/%2E"
+    assert make_uri_path(["Entity", ".."]) == "Entity/%2E%2E"
     assert make_uri_path(None) == ""
 
 

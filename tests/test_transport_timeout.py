@@ -163,8 +163,8 @@ def test_read_timeout_applies_to_every_request(linkahead_server: LinkAheadTestSe
     assert connection.retrieve(["Info"]).status == 200
     linkahead_server.response_delay = 30
     for call in (lambda: connection.retrieve(["Entity", "1"]),
-                 lambda: connection.insert(["Entity"], "<Insert/>"),
-                 lambda: connection.update(["Entity", "1"], "<Update/>"),
+                 lambda: connection.insert(["Entity"], body="<Insert/>"),
+                 lambda: connection.update(["Entity", "1"], body="<Update/>"),
                  lambda: connection.delete(["Entity", "1"])):
         elapsed, error = _elapsed_error(call)
         assert elapsed < 0.5 + MARGIN

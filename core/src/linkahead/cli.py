@@ -513,6 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not config_path.is_file():
             parser.error(f"--config {args.config}: no such file")
         os.environ[configuration.ENV_INI] = str(config_path)
+        configuration._reset_config()  # read the file named here, not one read before
     formatter, handler = _setup_logging(args.verbose)
 
     def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

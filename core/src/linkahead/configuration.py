@@ -5,7 +5,11 @@ Priority, lowest to highest: option defaults, the ``[Connection]`` section of th
 :func:`~linkahead.configure_connection`. For ``https_proxy``/``http_proxy`` the environment
 variables ``HTTPS_PROXY``/``HTTP_PROXY`` fill in when neither the file nor the arguments set them.
 
-Other sections of the file (``[Container]``, ``[Misc]``, ...) belong to other tools and are ignored.
+The file is read once per process into :func:`get_config`, a :class:`~configparser.ConfigParser`
+holding every section, as the ``linkahead`` client does: other tools keep their settings in their
+own sections (``[Container]``, ``[caoscrawler]``, ...), and values changed there are seen by the
+next :func:`~linkahead.configure_connection`. :func:`configure` reads one more file on top;
+:func:`_reset_config` makes the next use read the file again.
 
 A file whose ``[Connection]`` section holds a secret (``password``, ``auth_token``) and that other
 users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a readable key.
@@ -13,7 +17,9 @@ users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a 
 
 from __future__ import annotations
 
+import configparser
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,10 @@ from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
 
 __all__ = [
+    "get_config",
+    "configure",
+    "config_to_yaml",
+    "validate_yaml_schema",
     "InsecureConfigFileWarning",
     "ConnectionConfig",
     "RawSettings",
@@ -70,48 +80,254 @@ def config_file_candidates() -> list[Path]:
 def find_config_file() -> Path | None:
     """Return the configuration file to read, or ``None`` when there is none.
 
-    :raises ConfigurationError: ``$PYLINKAHEADINI`` names a file that does not exist.
+    :raises ConfigurationError: ``$PYLINKAHEADINI`` names a file that does not exist, or a
+        folder on the search path cannot be searched (its permissions forbid it).
     """
     named = os.environ.get(ENV_INI)
     if named:
         path = Path(named).expanduser()
-        if not path.is_file():
+        if not _is_file(path):
             raise ConfigurationError(
                 f"{ENV_INI} names the configuration file {str(path)!r}, which does not exist. "
                 f"Create it, or unset {ENV_INI} to use the usual locations."
             )
         return path
     for candidate in config_file_candidates():
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     return None
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as error:  # EACCES on a folder of the path: we cannot tell whether the file is there
+        raise ConfigurationError(
+            f"Cannot look for the configuration file {str(path)!r}: {error.strerror or type(error).__name__}. "
+            f"Give yourself access to its folder (chmod u+rx {str(path.parent)!r}) or set {ENV_INI} "
+            "to the file to use."
+        ) from None
+
+
+# -- the configuration file as the linkahead client exposes it -----------------------------------
+#
+# Upstream's data layer and the tools built on it (caoscrawler, caosadvancedtools) read *all*
+# sections of the file through get_config(), and some change values there before calling
+# configure_connection(). So, as upstream does, the file is read once into one ConfigParser per
+# process; configure_connection() takes its [Connection] section from that parser.
+
+_config_lock = threading.RLock()
+_pycaosdbconf: configparser.ConfigParser | None = None
+# The files read into the parser, each with the keys its [Connection] section set (for origins).
+_files_read: list[tuple[Path, frozenset[str]]] = []
+
+
+def _new_parser() -> configparser.ConfigParser:
+    # Upstream's parser: BasicInterpolation, so "a%%b" means "a%b" in every section.
+    return configparser.ConfigParser(allow_no_value=False)
+
+
+def _reset_config() -> None:
+    """Forget what was read: the next :func:`get_config` reads the configuration file again."""
+    global _pycaosdbconf
+    with _config_lock:
+        _pycaosdbconf = None
+        _files_read.clear()
+
+
+def get_config() -> configparser.ConfigParser:
+    """The configuration as a :class:`configparser.ConfigParser` holding every section of the file.
+
+    Read on first use from the file :func:`find_config_file` finds (the same object is returned
+    until :func:`_reset_config`). Other tools keep their settings in their own sections
+    (``[caoscrawler]``, ``[advancedtools]``, ...) and read them here; values changed here are
+    seen by the next :func:`~linkahead.configure_connection`.
+
+    :raises ConfigurationError: the file cannot be read or is not valid INI.
+    """
+    with _config_lock:
+        if _pycaosdbconf is None:
+            _read_config_files()
+        assert _pycaosdbconf is not None
+        return _pycaosdbconf
+
+
+def configure(inifile: str | os.PathLike[str]) -> list[str]:
+    """Read ``inifile`` into the configuration (on top of what was read before).
+
+    A file that does not exist is skipped, as :meth:`configparser.ConfigParser.read` does.
+
+    :returns: the files read (``[]`` or ``[inifile]``).
+    :raises ConfigurationError: the file cannot be read or is not valid INI; the message names
+        the file and the line, never a value.
+    """
+    global _pycaosdbconf
+    path = Path(inifile).expanduser()
+    with _config_lock:
+        if _pycaosdbconf is None:
+            _pycaosdbconf = _new_parser()
+        if not _is_file(path):
+            return []
+        single = _parse_file(path)  # checks the file, with our messages, before it is merged
+        with open(path, encoding="utf-8-sig") as handle:
+            _pycaosdbconf.read_file(handle, source=str(path))
+        keys = frozenset(single.options(SECTION)) if single.has_section(SECTION) else frozenset()
+        _files_read.append((path, keys))
+        secrets = sorted(key for key in _SECRET_KEYS if key in keys and single.get(SECTION, key, raw=True).strip())
+    if secrets:
+        _warn_if_readable_by_others(path, secrets)
+    return [str(inifile)]
+
+
+def _read_config_files() -> list[str]:
+    """Read the first configuration file found (see :func:`find_config_file`) into a fresh configuration.
+
+    :returns: the files read (``[]`` when there is none).
+    """
+    global _pycaosdbconf
+    with _config_lock:
+        _reset_config()
+        _pycaosdbconf = _new_parser()
+        path = find_config_file()
+        return configure(path) if path is not None else []
+
+
+def config_to_yaml(config: configparser.ConfigParser) -> dict[str, dict[str, Any]]:
+    """Every section and option of ``config`` as nested dicts, with upstream's value types.
+
+    ``debug`` becomes an int, ``timeout`` an int, a tuple or ``None``, ``ssl_insecure`` and the
+    ``smtp_*`` switches booleans, ``smtp_port`` an int, ``smtp_timeout`` a float, the e-mail
+    address lists lists; everything else stays text.
+
+    :raises ValueError: a value does not convert.
+    """
+    converted: dict[str, dict[str, Any]] = {}
+    for section in config.sections():
+        converted[section] = {key: _yaml_value(config, section, key) for key in config[section]}
+    return converted
+
+
+_BOOLEAN_KEYS = frozenset({"ssl_insecure", "smtp_tls", "smtp_tls_verify", "smtp_tls_check_hostname", "smtp_starttls"})
+_LIST_KEYS = frozenset({"smtp_auth_no_tls_servers", "bcc_append"})
+
+
+def _yaml_value(config: configparser.ConfigParser, section: str, key: str) -> Any:
+    value = _section_value(config, key, section)
+    if key == "debug" or key == "smtp_port":
+        return int(value)
+    if key == "timeout":
+        compact = "".join(value.split())
+        if compact.lower() in ("none", "null"):
+            return None
+        if compact.startswith("(") and compact.endswith(")"):
+            return tuple(None if part.lower() in ("none", "null") else int(part) for part in compact[1:-1].split(","))
+        return int(compact)
+    if key in _BOOLEAN_KEYS:
+        if value.lower() not in config.BOOLEAN_STATES:
+            raise ValueError(f"[{section}] {key} is not a boolean (yes/no, true/false, on/off, 1/0)")
+        return config.BOOLEAN_STATES[value.lower()]
+    if key == "smtp_timeout":
+        return float(value)
+    if key in _LIST_KEYS:
+        return [item.strip() for item in value.split(",")]
+    return value
+
+
+def validate_yaml_schema(valobj: Mapping[str, Any]) -> None:
+    """Check ``valobj`` (from :func:`config_to_yaml`) against upstream's schema, where it can.
+
+    The schema file ships with the upstream ``linkahead`` distribution and the check needs
+    ``jsonschema``; without either this does nothing. The connection does not need it: its own
+    options are checked by :func:`validate` with messages that name the option and the fix.
+    """
+    schema_file = Path(__file__).with_name("schema-pycaosdb-ini.yml")
+    try:
+        import jsonschema  # type: ignore[import-untyped]
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        return
+    if not schema_file.is_file():
+        return
+    with open(schema_file, encoding="utf-8") as handle:
+        schema = yaml.safe_load(handle)["schema-pycaosdb-ini"]
+    # Upstream's schema writes timeout pairs as arrays; tuples are arrays here too.
+    base = jsonschema.validators.validator_for(schema)
+    checker = base.TYPE_CHECKER.redefine("array", lambda _checker, value: isinstance(value, (list, tuple)))
+    jsonschema.validate(instance=valobj, schema=schema, cls=jsonschema.validators.extend(base, type_checker=checker))
+
+
+def _parse_file(path: Path) -> configparser.ConfigParser:
+    parser = _new_parser()
+    where = f"The configuration file {str(path)!r}"
+    try:
+        # utf-8-sig: editors on Windows start the file with a byte order mark.
+        with open(path, encoding="utf-8-sig") as handle:
+            parser.read_file(handle, source=str(path))
+    except configparser.MissingSectionHeaderError as error:
+        raise ConfigurationError(
+            f"{where} is not valid INI: line {error.lineno} comes before any [section] header. "
+            "Put the connection options below a [Connection] line."
+        ) from None
+    except configparser.ParsingError as error:
+        lines = ", ".join(str(number) for number, _line in error.errors)
+        raise ConfigurationError(
+            f"{where} is not valid INI: line {lines} is neither 'key = value' nor a [section] header "
+            "(a continuation line must be indented). Fix or remove it."
+        ) from None
+    except configparser.DuplicateOptionError as error:
+        raise ConfigurationError(
+            f"{where} sets {error.option!r} twice in section [{error.section}] (line {error.lineno}). Keep one."
+        ) from None
+    except configparser.DuplicateSectionError as error:
+        raise ConfigurationError(
+            f"{where} has the section [{error.section}] twice (line {error.lineno}). Merge them into one."
+        ) from None
+    except configparser.Error as error:
+        raise ConfigurationError(f"{where} is not valid INI ({type(error).__name__}).") from None
+    except UnicodeDecodeError as error:
+        raise ConfigurationError(
+            f"{where} is not UTF-8 text (byte {error.start}). Save it as UTF-8."
+        ) from None
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read {where[4:]}: {error.strerror or type(error).__name__}.") from None
+    return parser
+
+
 def read_connection_section(path: Path) -> dict[str, str]:
-    """Read the ``[Connection]`` section of ``path``; other sections are ignored.
+    """Read the ``[Connection]`` section of ``path`` alone (values as :func:`get_config` gives them).
 
     :raises ConfigurationError: the file cannot be read or is not valid INI; the message names the file.
     """
-    import configparser  # only when there is a file to read
-
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle, source=str(path))
-    except configparser.Error as error:
-        raise ConfigurationError(
-            f"The configuration file {str(path)!r} is not valid INI: {_one_line(error)}. "
-            "Write it as a [Connection] section of 'key = value' lines."
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigurationError(f"Cannot read the configuration file {str(path)!r}: {error}") from None
+    parser = _parse_file(path)
     if not parser.has_section(SECTION):
         return {}
-    return {key: value for key, value in parser.items(SECTION, raw=True)}
+    return {key: _section_value(parser, key) for key in parser.options(SECTION)}
 
 
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+def _section_value(parser: configparser.ConfigParser, key: str, section: str = SECTION) -> str:
+    """A value with upstream's interpolation (``%%`` -> ``%``); where that fails (``100%``) the value as written.
+
+    The interpolation errors quote the value, which may be a password: they are never shown.
+    """
+    try:
+        return parser.get(section, key)
+    except (configparser.InterpolationError, ValueError):
+        return parser.get(section, key, raw=True)
+
+
+def _connection_settings() -> tuple[dict[str, str], dict[str, str], Path | None]:
+    """The [Connection] values of :func:`get_config`, where each came from, and the last file read."""
+    with _config_lock:
+        parser = get_config()
+        files = list(_files_read)
+        if not parser.has_section(SECTION):
+            return {}, {}, files[-1][0] if files else None
+        values = {key: _section_value(parser, key) for key in parser.options(SECTION)}
+    origins = {}
+    for key in values:
+        source = next((path for path, keys in reversed(files) if key in keys), None)
+        origins[key] = f"file {source}" if source is not None else "get_config()"
+    return values, origins, files[-1][0] if files else None
 
 
 class RawSettings:
@@ -136,18 +352,10 @@ def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
         if option.default is not None:
             settings.values[option.name] = option.default
             settings.origins[option.name] = DEFAULT
-    ini: dict[str, str] = {}
     if read_file:
-        settings.file = find_config_file()
-        if settings.file is not None:
-            ini = read_connection_section(settings.file)
-            secrets = sorted(key for key in _SECRET_KEYS if ini.get(key, "").strip())
-            if secrets:
-                _warn_if_readable_by_others(settings.file, secrets)
-    file_origin = f"file {settings.file}"
-    for key, value in ini.items():
-        settings.values[key] = value
-        settings.origins[key] = file_origin
+        ini, ini_origins, settings.file = _connection_settings()
+        settings.values.update(ini)
+        settings.origins.update(ini_origins)
     for key, value in kwargs.items():
         if key in KWARG_ONLY:
             continue
@@ -193,7 +401,7 @@ def _warn_if_readable_by_others(path: Path, keys: list[str]) -> None:
 def _rank(origin: str) -> int:
     if origin == ARGUMENT:
         return 2
-    return 1 if origin.startswith("file ") else 0
+    return 0 if origin == DEFAULT or origin.startswith("environment") else 1
 
 
 def validate(settings: RawSettings, options: Iterable[Option], method_name: str,

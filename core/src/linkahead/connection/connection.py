@@ -14,6 +14,7 @@ happens here.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -22,17 +23,28 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from .. import configuration, plugins
 from ..configuration import ConnectionConfig
+from ..credentials import PasswordCredentials
 from ..exceptions import (
     ConfigurationError,
+    HTTPResourceNotFoundError,
     LoginFailedError,
+    ServerResponseError,
     error_for_status,
 )
 from ..options import CORE_OPTIONS
+from ..tokens import parse_token
 from ..version import __version__
 from .session import AuthSession
 from .transport import RequestsTransport, Response, Transport
 
-__all__ = ["configure_connection", "get_connection", "make_uri_path", "_Connection"]
+__all__ = [
+    "configure_connection",
+    "get_connection",
+    "make_uri_path",
+    "_Connection",
+    "CaosDBServerConnection",
+    "CaosDBHTTPResponse",
+]
 
 logger = logging.getLogger("linkahead.connection")
 
@@ -42,17 +54,45 @@ USER_AGENT = f"linkahead-connection/{__version__}"
 def make_uri_path(segments: Iterable[str] | None = None, query: Mapping[str, str | None] | None = None) -> str:
     """Join URL-quoted path segments and a query: ``["Entity", "a/b"]`` -> ``Entity/a%2Fb``.
 
-    A query value of ``None`` gives a bare flag (``?flag``).
+    As in the ``linkahead`` client, a query value of ``None`` gives an empty one (``?flag=``),
+    which the server reads as a flag, and an empty query still adds the ``?``.
 
     :raises ValueError: a segment, key or value cannot be encoded as UTF-8 (a lone surrogate).
+    :raises TypeError: ``query`` is not a mapping (a body passed in its place).
     """
-    path = "/".join(quote(str(segment), safe="") for segment in segments or ())
-    if query:
-        parts = []
-        for key, value in query.items():
-            parts.append(quote(str(key), safe="") + ("" if value is None else "=" + quote(str(value), safe="")))
-        path += "?" + "&".join(parts)
+    path = "/".join(_quote_segment(str(segment)) for segment in segments or ())
+    if query is not None:
+        if not isinstance(query, Mapping):
+            raise TypeError(
+                f"the query must be a mapping of names to values, not {type(query).__name__}; "
+                "a request body goes in body=..."
+            )
+        path += "?" + "&".join(
+            quote(str(key), safe="") + "=" + ("" if value is None else quote(str(value), safe=""))
+            for key, value in query.items()
+        )
     return path
+
+
+def _quote_segment(segment: str) -> str:
+    # "." and ".." would be removed from the path on the way (RFC 3986 dot segments), so an
+    # entity named "." must travel as "%2E", as upstream protects a trailing "/.".
+    if segment in (".", ".."):
+        return "%2E" * len(segment)
+    return quote(segment, safe="")
+
+
+def _upstream_interface() -> tuple[Any, Any]:
+    """Upstream's transport base classes where upstream's files are installed, else our protocols."""
+    try:
+        interface = importlib.import_module("linkahead.connection.interface")
+    except ImportError:
+        return Transport, Response
+    return interface.CaosDBServerConnection, interface.CaosDBHTTPResponse
+
+
+CaosDBServerConnection, CaosDBHTTPResponse = _upstream_interface()
+"""Upstream's names for the transport interface, which its ``mockup`` module imports from here."""
 
 
 class _Connection:
@@ -102,15 +142,7 @@ class _Connection:
         config = configuration.validate(settings, [*CORE_OPTIONS, *method.options()], method.name, prefixes)
         if config.get("debug"):
             _enable_debug_logging()
-        if implementation is None:
-            transport: Transport = RequestsTransport()
-        elif callable(implementation):
-            transport = implementation()
-        else:
-            raise ConfigurationError(
-                "implementation must be a callable returning a transport object "
-                "(with configure(**config) and request(method, path, headers, body))."
-            )
+        transport = _make_transport(implementation)
         transport.configure(**dict(config))
         self.close()
         self._config = config
@@ -158,32 +190,47 @@ class _Connection:
         """``GET`` the resource at ``entity_uri_segments`` (e.g. ``["Entity", "12"]``)."""
         return self._http_request("GET", make_uri_path(entity_uri_segments, query_dict), **kwargs)
 
-    def insert(self, entity_uri_segment: Iterable[str] | None, body: bytes | str,
-               query_dict: Mapping[str, str | None] | None = None, **kwargs: Any) -> Response:
-        """``POST`` ``body`` to ``entity_uri_segment``."""
+    def insert(self, entity_uri_segment: Iterable[str] | None = None,
+               query_dict: Mapping[str, str | None] | None = None, body: Body = None,
+               **kwargs: Any) -> Response:
+        """``POST`` ``body`` to ``entity_uri_segment`` (upstream's argument order: the query before the body)."""
         return self._http_request("POST", make_uri_path(entity_uri_segment, query_dict), body=body, **kwargs)
 
-    def update(self, entity_uri_segment: Iterable[str] | None, body: bytes | str,
-               query_dict: Mapping[str, str | None] | None = None, **kwargs: Any) -> Response:
+    def update(self, entity_uri_segment: Iterable[str] | None = None,
+               query_dict: Mapping[str, str | None] | None = None, body: Body = None,
+               **kwargs: Any) -> Response:
         """``PUT`` ``body`` to ``entity_uri_segment``."""
         return self._http_request("PUT", make_uri_path(entity_uri_segment, query_dict), body=body, **kwargs)
 
-    def delete(self, entity_uri_segments: Iterable[str] | None,
+    def delete(self, entity_uri_segments: Iterable[str] | None = None,
                query_dict: Mapping[str, str | None] | None = None, **kwargs: Any) -> Response:
         """``DELETE`` the resource at ``entity_uri_segments``."""
         return self._http_request("DELETE", make_uri_path(entity_uri_segments, query_dict), **kwargs)
 
-    def post_form_data(self, entity_uri_segment: str | Iterable[str], params: Mapping[str, str]) -> Response:
-        """``POST`` ``params`` as ``application/x-www-form-urlencoded``."""
-        return self._form("POST", entity_uri_segment, params)
+    def post_form_data(self, entity_uri_segment: str | Iterable[str], params: Mapping[str, Any],
+                       **kwargs: Any) -> Response:
+        """``POST`` ``params`` as ``application/x-www-form-urlencoded`` to ``entity_uri_segment``.
 
-    def put_form_data(self, entity_uri_segment: str | Iterable[str], params: Mapping[str, str]) -> Response:
-        """``PUT`` ``params`` as ``application/x-www-form-urlencoded``."""
-        return self._form("PUT", entity_uri_segment, params)
+        A text path is quoted with its ``/`` kept (``"User/PAM/jo"``), as upstream does; a list
+        of segments is quoted segment by segment. A ``None`` value is sent empty.
+        """
+        return self._form_data_request("POST", entity_uri_segment, params)
+
+    def put_form_data(self, entity_uri_segment: str | Iterable[str], params: Mapping[str, Any],
+                      **kwargs: Any) -> Response:
+        """``PUT`` ``params`` as ``application/x-www-form-urlencoded``; see :meth:`post_form_data`."""
+        return self._form_data_request("PUT", entity_uri_segment, params)
 
     def download_file(self, path: str) -> Response:
-        """``GET`` a file from the server's file system (``FileSystem/<path>``)."""
-        return self.retrieve(["FileSystem", *path.strip("/").split("/")])
+        """``GET`` a file from the server's file system: ``FileSystem/<path>``, each part quoted.
+
+        :raises HTTPResourceNotFoundError: there is no such file.
+        """
+        try:
+            return self.retrieve(["FileSystem", *path.split("/")])
+        except HTTPResourceNotFoundError as error:
+            raise HTTPResourceNotFoundError(f"The file {path!r} does not exist on the server.",
+                                            body=error.body, reason=error.reason) from None
 
     def activate_user(self, link: str) -> Response:
         """Follow an account activation ``link`` (from the server's e-mail) as an anonymous request."""
@@ -205,19 +252,70 @@ class _Connection:
         """Ask the password method for fresh credentials now (hook ``refresh``, reason ``"requested"``)."""
         self.auth.refresh()
 
-    def _form(self, method: str, segment: str | Iterable[str], params: Mapping[str, str]) -> Response:
-        segments = [segment] if isinstance(segment, str) else list(segment)
+    def _form_data_request(self, method: str, path: str | Iterable[str], params: Mapping[str, Any]) -> Response:
+        """Send ``params`` form-encoded to ``path`` (upstream's name; the data layer calls it)."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return self._http_request(method, make_uri_path(segments), headers=headers, body=urlencode(params))
+        body = urlencode({str(key): "" if value is None else value for key, value in params.items()})
+        quoted = quote(path) if isinstance(path, str) else make_uri_path(path)
+        return self._http_request(method, quoted, headers=headers, body=body)
+
+    # -- what upstream's data layer and tools read of the connection -----------------------------
+
+    @property
+    def is_configured(self) -> bool:
+        """True once :meth:`configure` succeeded."""
+        return self._config is not None
+
+    @property
+    def _delegate_connection(self) -> Transport | None:
+        """The transport (upstream's name for it)."""
+        return self._transport
+
+    @property
+    def _authenticator(self) -> _LegacyAuthenticator | None:
+        """``login()``/``logout()`` as upstream's authenticator offers them."""
+        return _LegacyAuthenticator(self) if self._auth is not None else None
+
+    def _login(self) -> None:
+        """Log in now: a fresh session for a password, the first one for other credentials."""
+        auth = self.auth
+        state = auth.state
+        if isinstance(state.credentials, PasswordCredentials) and state.error is None:
+            auth.rejected(state)  # the same dance as after a 401: one new login, single flight
+        else:
+            auth.current()
+
+    def _logout(self) -> None:
+        """Log out at the server and forget the session token; see :meth:`logout`."""
+        self.logout()
+
+    def get_username(self) -> str | None:
+        """The configured user name, else the user of the current session token (upstream's helper)."""
+        username = self.config.get("username")
+        if username:
+            return str(username)
+        token = self.auth.state.token
+        if token:
+            try:
+                return parse_token(token).username
+            except ValueError:
+                return None
+        return None
 
     # -- the one place that sends an authenticated request --------------------------------------
 
     def _http_request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
                       body: bytes | str | None = None, **kwargs: Any) -> Response:
-        """Send a request with the session; after a 401, recover once and send it once more."""
+        """Send a request with the session; after a 401, recover once and send it once more.
+
+        ``body`` may be text (sent as UTF-8), bytes, a readable file, or an iterable of chunks
+        (upstream's multipart encoder); other keyword arguments are accepted and ignored, as
+        upstream does.
+        """
         auth = self._auth
         if auth is None:
             raise ConfigurationError("The connection is not configured; call linkahead.configure_connection().")
+        body = _sendable(body)
         state = auth.current()
         for attempt in (1, 2):
             request_headers = {**self._default_headers, **headers} if headers else dict(self._default_headers)
@@ -229,6 +327,8 @@ class _Connection:
             response.read()  # free the connection for the retry
             if attempt == 2:
                 break
+            if isinstance(body, _ChunkReader) and not body.rewind():
+                break  # a streamed body cannot be sent twice
             state = auth.rejected(state)
         raise LoginFailedError(
             f"The server answered 401 (not authenticated) to {method} {path} even after a fresh "
@@ -236,18 +336,124 @@ class _Connection:
             "the server rejects the session; check username and the server's authentication realm."
         )
 
+    _retry_http_request = _http_request  # upstream's name for one request; the data layer may call it
+
     def _send(self, method: str, path: str, headers: Mapping[str, str], body: Any) -> Response:
         transport = self._transport
         if transport is None:
             raise ConfigurationError("The connection is not configured; call linkahead.configure_connection().")
         if "User-Agent" not in headers:
             headers = {**self._default_headers, **headers}
-        return transport.request(method, path, headers, body)
+        return transport.request(method=method, path=path, headers=headers, body=body)
 
     def _check(self, response: Response) -> Response:
-        if response.status < 400:
+        status = response.status
+        if status < 300:
             return response
-        raise error_for_status(response.status, response.reason, response.read())
+        reason = getattr(response, "reason", "") or ""  # upstream's mock-up responses have none
+        if status < 400:
+            response.read()
+            raise ServerResponseError(
+                f"The server answered {status} {reason}: a redirect, which the connection does not follow. "
+                "Set url to the LinkAhead server's own address (https, and its root path if it has one).",
+                status=status, reason=reason,
+            )
+        raise error_for_status(status, reason, response.read())
+
+
+def _make_transport(implementation: Any) -> Transport:
+    """The transport ``implementation()`` makes (``None``: the default, requests-based one)."""
+    if implementation is None:
+        return RequestsTransport()
+    wanted = "a callable returning a transport object with configure(**config) and " \
+             "request(method, path, headers, body), such as a CaosDBServerConnection subclass"
+    if not callable(implementation):
+        raise ConfigurationError(f"implementation must be {wanted}; got a {type(implementation).__name__}.")
+    transport = implementation()
+    missing = [name for name in ("configure", "request") if not callable(getattr(transport, name, None))]
+    if missing:
+        raise ConfigurationError(
+            f"implementation must be {wanted}; {getattr(implementation, '__name__', implementation)!r} "
+            f"made a {type(transport).__name__}, which has no {' and no '.join(missing)} method."
+        )
+    return transport  # type: ignore[no-any-return]
+
+
+Body = Any
+"""A request body: ``None``, text, bytes, a readable file, or an iterable of byte or text chunks."""
+
+
+def _sendable(body: Body) -> Body:
+    """``body`` as the transport sends it: text as UTF-8 bytes, an iterable as a readable stream.
+
+    requests would encode text as Latin-1 (and fail on "ö"), and send a generator with chunked
+    encoding beside the Content-Length the multipart encoder sets.
+    """
+    if body is None or isinstance(body, (bytes, bytearray)) or hasattr(body, "read"):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if hasattr(body, "__iter__"):
+        return _ChunkReader(body)
+    raise TypeError(f"a request body must be text, bytes, a file or an iterable of chunks, not {type(body).__name__}")
+
+
+class _ChunkReader:
+    """A file-like view of an iterable of chunks (``read(size)``), for streamed uploads."""
+
+    def __init__(self, chunks: Iterable[bytes | str]) -> None:
+        self._source = chunks
+        self._chunks = iter(chunks)
+        self._left = b""
+        self._started = False
+
+    def read(self, size: int = -1) -> bytes:
+        self._started = True
+        parts = [self._left]
+        have = len(self._left)
+        while size < 0 or have < size:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                break
+            data = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
+            parts.append(data)
+            have += len(data)
+        joined = b"".join(parts)
+        if size < 0:
+            self._left = b""
+            return joined
+        self._left = joined[size:]
+        return joined[:size]
+
+    def rewind(self) -> bool:
+        """Start again from the first chunk, for a repeat after a 401; False when that is impossible."""
+        if not self._started:
+            return True
+        reset = getattr(self._source, "reset", None)  # upstream's MultipartYielder can start over
+        if not callable(reset):
+            return False
+        reset()
+        self._chunks = iter(self._source)
+        self._left = b""
+        self._started = False
+        return True
+
+
+class _LegacyAuthenticator:
+    """What upstream code calls on ``connection._authenticator``: ``login()`` and ``logout()``."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+
+    def login(self) -> None:
+        self._connection._login()
+
+    def logout(self) -> None:
+        self._connection._logout()
+
+    def __repr__(self) -> str:
+        return f"<authenticator of password method {self._connection.method.name!r}>"
 
 
 def _enable_debug_logging() -> None:

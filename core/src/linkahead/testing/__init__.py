@@ -11,8 +11,11 @@ __all__ = ["LinkAheadTestServer", "Counters", "Fault", "RequestInfo", "DEFAULT_U
 
 
 def reset_connection() -> None:
-    """Close the process-wide connection and forget its configuration."""
+    """Close the process-wide connection and forget its configuration (the ini file is read again)."""
+    from ..configuration import _reset_config
     from ..connection.connection import _Connection
+
+    _reset_config()
 
     connection = _Connection.get_instance()
     connection.close()

@@ -482,7 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "Info":
             self._reply(200, self._info(user), headers)
         elif path.startswith("FileSystem/"):
-            content = owner.files.get(unquote(path[len("FileSystem/"):]))
+            # upstream sends FileSystem//a/b for the path "/a/b"; the file is "a/b" either way
+            content = owner.files.get(unquote(path[len("FileSystem/"):]).lstrip("/"))
             if content is None:
                 self._reply(404, _xml_error("no such file"), headers)
             else:
