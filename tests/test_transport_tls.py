@@ -172,7 +172,8 @@ def test_root_path_url_over_https(ca: trustme.CA, ca_pem: Path, url_form: str) -
         base = f"https://127.0.0.1:{server.port}/"
         connection = _configure(url_form.format(base=base), cacert=str(ca_pem))
         body = connection.retrieve(["Entity", "a/b"]).read()
-        assert b'path="Entity/a/b"' in body and b'user="admin"' in body
+        # The echo shows the raw path: the "/" inside the segment stays encoded, the root path is gone.
+        assert b'path="Entity/a%2Fb"' in body and b'user="admin"' in body
         assert server.counters.logins == 1
         assert connection.retrieve(["Info"]).status == 200
         # Without the root path the login lands outside it and the server answers 404.

@@ -49,6 +49,7 @@ CALLS = (
     "download_relative",
     "download_absolute",
     "activate_user",
+    "request_before_logout",
     "logout",
     "request_after_logout",
     "configure_raw_token",

@@ -147,6 +147,10 @@ def activate_user() -> None:
     _read(_connection().activate_user(URL + "Activation?token=abc%2Fdef&x=1"))
 
 
+def request_before_logout() -> None:
+    _read(_connection().retrieve(["Entity", "6"]))
+
+
 def logout() -> None:
     _connection()._logout()
 

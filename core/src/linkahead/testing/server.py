@@ -266,12 +266,22 @@ class LinkAheadTestServer:
 
     @contextmanager
     def route(self, method: str, path: str, handler: Route) -> Iterator[None]:
-        """Answer ``method path`` (path below the root path, e.g. ``"Entity"``) with ``handler``."""
+        """Answer ``method path`` (path below the root path, e.g. ``"Entity"``) with ``handler``.
+
+        ``path`` is matched against the raw request path (``Entity/a%2Fb``, not decoded); a path
+        ending in ``*`` matches every path that starts with the part before it (``"Entity*"``).
+        """
         self.routes[(method, path)] = handler
         try:
             yield
         finally:
             self.routes.pop((method, path), None)
+
+    def _prefix_route(self, method: str, path: str) -> Route | None:
+        for (route_method, route_path), handler in list(self.routes.items()):
+            if route_method == method and route_path.endswith("*") and path.startswith(route_path[:-1]):
+                return handler
+        return None
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -472,7 +482,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(401, _xml_error("Please login."))
             return
         headers = {"Set-Cookie": cookie} if cookie else {}
-        route = owner.routes.get((method, path))
+        route = owner.routes.get((method, path)) or owner._prefix_route(method, path)
         if route is not None:
             answer = route(RequestInfo(method, path, parts.query, dict(self.headers.items()), body, user, owner))
             if answer is not None:
