@@ -78,7 +78,8 @@ def main(work: Path) -> None:
     try:
         db.Record(id=999999).retrieve()
         raise AssertionError("a missing entity raised nothing")
-    except db.EntityDoesNotExistError:
+    except db.TransactionError as error:
+        check(error.has_error(db.EntityDoesNotExistError), f"not EntityDoesNotExistError: {error!r}")
         observed["missing"] = "EntityDoesNotExistError"
 
     step = "File upload"
@@ -96,12 +97,13 @@ def main(work: Path) -> None:
     observed["downloaded_bytes"] = len(content)
 
     step = "Record.delete"
+    record_id = record.id
     record.delete()
     try:
-        db.Record(id=record.id).retrieve()
+        db.Record(id=record_id).retrieve()
         raise AssertionError("the deleted record is still there")
-    except db.EntityDoesNotExistError:
-        pass
+    except db.TransactionError as error:
+        check(error.has_error(db.EntityDoesNotExistError), f"not EntityDoesNotExistError: {error!r}")
 
     step = "administration users"
     administration._insert_user("new-user", password="Secret-Pa55word", email="x@example.com", status="ACTIVE")
