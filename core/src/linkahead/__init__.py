@@ -15,6 +15,8 @@ distribution), ``import linkahead`` also offers upstream's whole API -- ``Record
 upstream's own ``__init__`` offers it. See the docs page "Using it with the linkahead client".
 """
 
+# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+
 from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec
 

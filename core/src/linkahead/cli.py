@@ -1,6 +1,6 @@
 """The ``linkahead-auth`` command line tool.
 
-Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``. Exit codes:
+Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``, ``doctor``. Exit codes:
 0 success, 1 failure (the one error line says what and how to fix it), 2 usage error,
 130 interrupted. ``-v`` logs at DEBUG level through a formatter that hides secrets and shows
 tracebacks; without it no traceback is printed.
@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
             "configuration files are not read.")
+    command("doctor", "show which distribution each module shared with the linkahead client came from",
+            "This distribution and the upstream linkahead client both install six modules of the "
+            "package linkahead. Show, for each, whose copy is installed and which distributions "
+            "claim it (uninstalling one of them deletes it). Exit code 1 when the copies are not "
+            "this distribution's, with the command that repairs it.", json_option=True)
     return parser
 
 
@@ -480,6 +485,22 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatte
     return run_demo(out, only=only)
 
 
+def cmd_doctor(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    from . import installation
+
+    problem = installation.problem()
+    if args.json:
+        files = [{"file": f"linkahead/{file.name}", "present": file.present, "ours": file.ours,
+                  "owner": file.owner, "claimed_by": list(file.claimed_by)} for file in installation.shared_files()]
+        _print_json(out, {"ok": problem is None, "files": files,
+                          "problem": problem, "repair": installation.repair_command() if problem else None})
+    else:
+        out.write("\n".join(installation.report()) + "\n")
+        if problem is not None:
+            out.write(f"\n{problem}\n")
+    return EXIT_OK if problem is None else EXIT_FAILURE
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], int]] = {
     "methods": cmd_methods,
     "status": cmd_status,
@@ -487,6 +508,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], i
     "login": cmd_login,
     "logout": cmd_logout,
     "demo": cmd_demo,
+    "doctor": cmd_doctor,
 }
 
 

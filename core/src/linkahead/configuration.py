@@ -15,6 +15,8 @@ A file whose ``[Connection]`` section holds a secret (``password``, ``auth_token
 users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a readable key.
 """
 
+# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+
 from __future__ import annotations
 
 import configparser

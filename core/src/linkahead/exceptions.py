@@ -10,6 +10,8 @@ errors (:class:`TransactionError`, :class:`EntityError` and its subclasses) and 
 are raised by that data layer, never by the connection itself.
 """
 
+# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+
 from __future__ import annotations
 
 import warnings

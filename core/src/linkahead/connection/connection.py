@@ -12,6 +12,8 @@ login, the ``SessionToken`` cookie and its renewal, the one repeat after a 401, 
 happens here.
 """
 
+# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+
 from __future__ import annotations
 
 import importlib

@@ -203,7 +203,7 @@ class AuthSession:
         if isinstance(credentials, PasswordCredentials):
             token = self._login(credentials)
             if token is not None:
-                return self._with_token(state, token)
+                return self._with_token(state, token or None)
             fresh = self._method.refresh(self._config, credentials, "rejected") if may_refresh else None
             if fresh is None:
                 raise LoginFailedError(
@@ -241,7 +241,7 @@ class AuthSession:
                        refresh_at=min(session_deadline, credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
-        """``POST login``; the session token, or ``None`` when the server rejected the credentials."""
+        """``POST login``; the session token (``""``: accepted without one), ``None``: rejected."""
         body = urlencode({"username": credentials.username, "password": credentials.password})
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         response = self._send("POST", "login", headers, body)
@@ -258,7 +258,20 @@ class AuthSession:
                 f"{response.status} {response.reason}. Is url the LinkAhead server's base URL? "
                 f"{_short_body(data)}".rstrip()
             )
-        token = session_token_from_set_cookie(response.getheader("Set-Cookie"))
+        set_cookie = response.getheader("Set-Cookie")
+        if not set_cookie:
+            # Accepted without a session cookie: upstream carries on without one, and test
+            # doubles of downstream tools (upstream's MockUpServerConnection) rely on that. A web
+            # page answering in place of the server is still named as such.
+            content_type = (response.getheader("Content-Type") or "").lower()
+            if "html" in content_type:
+                raise LoginFailedError(
+                    "The login was answered by a web page (Content-Type text/html), not by a LinkAhead "
+                    "server. Is url the server's base URL (not a proxy's or a portal's page)?"
+                )
+            logger.debug("The server accepted the login of %r without a SessionToken cookie.", credentials.username)
+            return ""
+        token = session_token_from_set_cookie(set_cookie)
         if not token:
             raise LoginFailedError(
                 "The server accepted the login but sent no usable SessionToken cookie. "
