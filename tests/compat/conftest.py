@@ -40,6 +40,8 @@ import pytest
 UPSTREAM = "linkahead==0.21.0"
 # Upstream's optional dependency its configuration check uses; installed as a user of it would.
 UPSTREAM_EXTRA_REQUIREMENTS = ("jsonschema",)
+# pip too: environments are made without ensurepip and get pip from here.
+WHEELHOUSE_REQUIREMENTS = ("pip", UPSTREAM, *UPSTREAM_EXTRA_REQUIREMENTS)
 REPO = Path(__file__).resolve().parents[2]
 OUR_PROJECTS = (REPO / "core", REPO / "plugins" / "plain", REPO / "plugins" / "pass")
 OUR_PREFIXES = ("linkahead_connection-", "linkahead_auth_")
@@ -162,7 +164,7 @@ def source_key() -> str:
 
 def wheelhouse_key() -> str:
     """A hash of what the wheelhouse holds: the Python, upstream's version and our dependencies."""
-    parts = [sys.version.encode(), UPSTREAM.encode(), " ".join(UPSTREAM_EXTRA_REQUIREMENTS).encode()]
+    parts = [sys.version.encode(), " ".join(WHEELHOUSE_REQUIREMENTS).encode()]
     parts += [(project / "pyproject.toml").read_bytes() for project in OUR_PROJECTS]
     return _digest(*parts)
 
@@ -229,7 +231,7 @@ def fill_wheelhouse(ours: Path) -> Path:
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True)
             done = _pip("download", "-q", "-d", str(target), "--find-links", str(ours),
-                        UPSTREAM, *UPSTREAM_EXTRA_REQUIREMENTS, *map(str, sorted(ours.glob("*.whl"))))
+                        *WHEELHOUSE_REQUIREMENTS, *map(str, sorted(ours.glob("*.whl"))))
             if done.returncode != 0:
                 raise Unreachable(f"downloading {UPSTREAM} and its dependencies failed: "
                                   f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
@@ -242,10 +244,19 @@ def fill_wheelhouse(ours: Path) -> Path:
     return target
 
 
-def make_venv(path: Path) -> Venv:
-    """A new virtual environment at ``path`` with the wheelhouse's pip."""
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], env=_pip_env(), capture_output=True,
-                   timeout=120, check=True)
+def make_venv(path: Path, wheels: Wheels, *requirements: str) -> Venv:
+    """A new virtual environment at ``path`` with pip and ``requirements`` from the wheelhouse.
+
+    ``venv`` without its own pip bootstrap and the running pip installing into it (``--python``)
+    take a few seconds; ``ensurepip`` alone takes over ten on a busy machine.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--clear", str(path)], env=_pip_env(),
+                   capture_output=True, timeout=120, check=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(path / "bin" / "python"), "install", "-q",
+                           "pip", *requirements], env=clean_env(wheels.offline_env()), capture_output=True,
+                          text=True, timeout=PIP_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"making the environment {path} failed:\n{done.stdout}\n{done.stderr}")
     return Venv(path)
 
 
@@ -259,10 +270,8 @@ def install_ours(venv: Venv, wheels: Wheels, *extra: str) -> None:
 
 
 def fresh_venv(path: Path, wheels: Wheels, *, upstream: bool = False, ours: bool = False) -> Venv:
-    """A new environment in a test's folder: upstream first and/or ours, as asked."""
-    venv = make_venv(path)
-    if upstream:
-        install_upstream(venv, wheels)
+    """A new environment in a test's folder: upstream first and/or then ours, with pip, as asked."""
+    venv = make_venv(path, wheels, *((UPSTREAM, *UPSTREAM_EXTRA_REQUIREMENTS) if upstream else ()))
     if ours:
         install_ours(venv, wheels)
     return venv
@@ -273,11 +282,7 @@ def _cached_venv(name: str, wheels: Wheels, build: Sequence[str]) -> Venv:
     with locked("venvs"):
         if not _complete(path):
             shutil.rmtree(path, ignore_errors=True)
-            venv = make_venv(path)
-            if "upstream" in build:
-                install_upstream(venv, wheels)
-            if "ours" in build:
-                install_ours(venv, wheels)
+            fresh_venv(path, wheels, upstream="upstream" in build, ours="ours" in build)
             _mark_complete(path)
         path.touch()
         _prune(name.rsplit("-", 1)[0] + "-", path)
@@ -306,6 +311,28 @@ def overlay_venv(compat_wheels: Wheels) -> Venv:
     """``linkahead==0.21.0``, then our core and plugins over it with pip; cached per source state."""
     key = compat_wheels.wheelhouse.name[len("wheels-"):] + compat_wheels.ours.name[len("ours-"):]
     return _cached_venv(f"venv-overlay-{key}", compat_wheels, ["upstream", "ours"])
+
+
+@pytest.fixture(scope="session")
+def uv() -> Path:
+    """The ``uv`` command, from a cached environment of its own (one ~17 MB download)."""
+    path = CACHE / f"venv-uv-{_digest(sys.version.encode())}"
+    try:
+        with locked("venvs"):
+            if not _complete(path):
+                shutil.rmtree(path, ignore_errors=True)
+                subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], env=_pip_env(),
+                               capture_output=True, timeout=120, check=True)
+                done = subprocess.run([sys.executable, "-m", "pip", "--python", str(path / "bin" / "python"),
+                                       "install", "-q", "--timeout", "20", "uv"], env=_pip_env(),
+                                      capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False)
+                if done.returncode != 0:
+                    raise Unreachable(f"could not install uv: {(done.stderr.strip().splitlines() or [''])[-1]}")
+                _mark_complete(path)
+            path.touch()
+    except (Unreachable, subprocess.TimeoutExpired) as error:
+        pytest.skip(str(error))
+    return path / "bin" / "uv"
 
 
 @pytest.fixture(scope="session")
