@@ -49,6 +49,7 @@ CALLS = (
     "download_relative",
     "download_absolute",
     "activate_user",
+    "configure_plain_again",
     "request_before_logout",
     "logout",
     "request_after_logout",

@@ -54,7 +54,8 @@ def _form(request: RequestInfo) -> dict[str, str]:
 
 
 def _xml(element: ET.Element) -> bytes:
-    return ET.tostring(element, encoding="utf-8")
+    data: bytes = ET.tostring(element, encoding="utf-8")
+    return data
 
 
 def _ok(root: ET.Element) -> Answer:

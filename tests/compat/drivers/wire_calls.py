@@ -147,6 +147,11 @@ def activate_user() -> None:
     _read(_connection().activate_user(URL + "Activation?token=abc%2Fdef&x=1"))
 
 
+def configure_plain_again() -> None:
+    # A fresh session on both sides, whatever activate_user left behind.
+    configure_plain()
+
+
 def request_before_logout() -> None:
     _read(_connection().retrieve(["Entity", "6"]))
 
