@@ -115,7 +115,8 @@ def test_transaction_error_collects_entity_errors_as_a_tree() -> None:
     record = _Entity(12, "r1")
     prop = _Entity(13, None)
     inner = exceptions.EntityDoesNotExistError("Entity does not exist.", prop)
-    outer = exceptions.UnqualifiedPropertiesError(_ServerMessage(), record).add_error(inner)
+    outer = exceptions.UnqualifiedPropertiesError(_ServerMessage(), record)
+    assert outer.add_error(inner) is outer
     error = exceptions.TransactionError(outer)
     assert outer.code == 114 and outer.msg == _ServerMessage.description and outer.description == outer.msg
     assert error.errors == [outer] and error.entities == [record]

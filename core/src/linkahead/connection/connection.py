@@ -307,7 +307,7 @@ class _Connection:
     # -- the one place that sends an authenticated request --------------------------------------
 
     def _http_request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
-                      body: bytes | str | None = None, **kwargs: Any) -> Response:
+                      body: Body = None, **kwargs: Any) -> Response:
         """Send a request with the session; after a 401, recover once and send it once more.
 
         ``body`` may be text (sent as UTF-8), bytes, a readable file, or an iterable of chunks
