@@ -349,7 +349,7 @@ class _UpstreamStyleConnection:
 
 def test_an_upstream_style_mockup_implementation_works() -> None:
     # Downstream tools test with url="unittests" and upstream's MockUpServerConnection.
-    connection = linkahead.configure_connection(url="http://unittests/", username="testuser", password="pw",
+    connection = linkahead.configure_connection(url="unittests", username="testuser", password="pw",
                                                 password_method="plain", implementation=_UpstreamStyleConnection)
     assert connection.retrieve(["Entity", "1"]).read() == b"<Response><Record id='1'/></Response>"
     with pytest.raises(HTTPResourceNotFoundError):
