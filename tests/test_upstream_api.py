@@ -223,6 +223,22 @@ def test_an_unreadable_config_folder_is_a_configuration_error() -> None:
         folder.chmod(0o700)
 
 
+def test_a_folder_that_cannot_be_searched_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for the kernel: CI runs as root, whom no folder mode stops, so the EACCES a
+    # non-root user gets from stat() is raised here instead (the test above uses the real thing).
+    real_is_file = Path.is_file
+
+    def is_file(path: Path) -> bool:
+        if path.parent.name == "linkahead" and path.parent.parent.name == ".config":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    with pytest.raises(ConfigurationError, match="Permission denied.*chmod u\\+rx") as info:
+        configuration.find_config_file()
+    assert isinstance(info.value.__context__, PermissionError)  # no secret in a path error
+
+
 # -- the connection's upstream surface ---------------------------------------------------------
 
 @pytest.fixture
