@@ -234,7 +234,7 @@ def test_a_folder_that_cannot_be_searched_is_a_configuration_error(monkeypatch: 
         return real_is_file(path)
 
     monkeypatch.setattr(Path, "is_file", is_file)
-    with pytest.raises(ConfigurationError, match="Permission denied.*chmod u\\+rx") as info:
+    with pytest.raises(ConfigurationError, match=r"Permission denied.*chmod u\+rx") as info:
         configuration.find_config_file()
     assert isinstance(info.value.__context__, PermissionError)  # no secret in a path error
 
