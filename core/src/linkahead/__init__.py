@@ -21,7 +21,7 @@ from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec
 
 from . import configuration
-from .configuration import _read_config_files, configure, get_config  # noqa: F401 -- upstream's names
+from .configuration import _read_config_files, configure, get_config
 from .connection.connection import configure_connection, get_connection
 from .credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from .exceptions import *  # noqa: F403 -- upstream's __init__ exposes every error class at the top
@@ -35,6 +35,7 @@ __all__ = [
     "get_connection",
     "configure",
     "get_config",
+    "_read_config_files",
     "configuration",
     "hookimpl",
     "Option",

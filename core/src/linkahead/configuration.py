@@ -163,11 +163,11 @@ def configure(inifile: str | os.PathLike[str]) -> list[str]:
     :raises ConfigurationError: the file cannot be read or is not valid INI; the message names
         the file and the line, never a value.
     """
-    global _pycaosdbconf
     path = Path(inifile).expanduser()
     with _config_lock:
         if _pycaosdbconf is None:
-            _pycaosdbconf = _new_parser()
+            _read_config_files()  # what upstream reads at import comes first
+        assert _pycaosdbconf is not None
         if not _is_file(path):
             return []
         single = _parse_file(path)  # checks the file, with our messages, before it is merged
@@ -265,34 +265,32 @@ def _parse_file(path: Path) -> configparser.ConfigParser:
         # utf-8-sig: editors on Windows start the file with a byte order mark.
         with open(path, encoding="utf-8-sig") as handle:
             parser.read_file(handle, source=str(path))
-    except configparser.MissingSectionHeaderError as error:
-        raise ConfigurationError(
-            f"{where} is not valid INI: line {error.lineno} comes before any [section] header. "
-            "Put the connection options below a [Connection] line."
-        ) from None
-    except configparser.ParsingError as error:
+        return parser
+    except (configparser.Error, UnicodeDecodeError, OSError) as error:
+        problem = _file_problem(where, error)
+    # Raised outside the except block: configparser's own errors quote the offending line, often
+    # "password = ...", and must not travel along as __context__.
+    raise ConfigurationError(problem)
+
+
+def _file_problem(where: str, error: Exception) -> str:
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return (f"{where} is not valid INI: line {error.lineno} comes before any [section] header. "
+                "Put the connection options below a [Connection] line.")
+    if isinstance(error, configparser.ParsingError):
         lines = ", ".join(str(number) for number, _line in error.errors)
-        raise ConfigurationError(
-            f"{where} is not valid INI: line {lines} is neither 'key = value' nor a [section] header "
-            "(a continuation line must be indented). Fix or remove it."
-        ) from None
-    except configparser.DuplicateOptionError as error:
-        raise ConfigurationError(
-            f"{where} sets {error.option!r} twice in section [{error.section}] (line {error.lineno}). Keep one."
-        ) from None
-    except configparser.DuplicateSectionError as error:
-        raise ConfigurationError(
-            f"{where} has the section [{error.section}] twice (line {error.lineno}). Merge them into one."
-        ) from None
-    except configparser.Error as error:
-        raise ConfigurationError(f"{where} is not valid INI ({type(error).__name__}).") from None
-    except UnicodeDecodeError as error:
-        raise ConfigurationError(
-            f"{where} is not UTF-8 text (byte {error.start}). Save it as UTF-8."
-        ) from None
-    except OSError as error:
-        raise ConfigurationError(f"Cannot read {where[4:]}: {error.strerror or type(error).__name__}.") from None
-    return parser
+        return (f"{where} is not valid INI: line {lines} is neither 'key = value' nor a [section] header "
+                "(a continuation line must be indented). Fix or remove it.")
+    if isinstance(error, configparser.DuplicateOptionError):
+        return f"{where} sets {error.option!r} twice in section [{error.section}] (line {error.lineno}). Keep one."
+    if isinstance(error, configparser.DuplicateSectionError):
+        return f"{where} has the section [{error.section}] twice (line {error.lineno}). Merge them into one."
+    if isinstance(error, configparser.Error):
+        return f"{where} is not valid INI ({type(error).__name__})."
+    if isinstance(error, UnicodeDecodeError):
+        return f"{where} is not UTF-8 text (byte {error.start}). Save it as UTF-8."
+    assert isinstance(error, OSError)
+    return f"Cannot read {where[4:]}: {error.strerror or type(error).__name__}."
 
 
 def read_connection_section(path: Path) -> dict[str, str]:

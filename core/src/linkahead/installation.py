@@ -181,15 +181,14 @@ def problem() -> str | None:
             f"{UPSTREAM} {_version(UPSTREAM)}" if _version(UPSTREAM) else "another distribution"
         ]
         what = (f"{len(foreign)} of the modules {who} shares with the linkahead client were replaced by "
-                f"{' and '.join(owners)} ({', '.join('linkahead/' + file.name for file in foreign)})")
+                f"{' and '.join(owners)} ({', '.join('linkahead/' + file.name for file in foreign)}). "
+                "`import linkahead` works as plain upstream linkahead, without the password-method plugins")
     else:
         what = (f"{len(missing)} of the modules {who} shares with the linkahead client are missing "
-                f"({', '.join('linkahead/' + name for name in missing)}); uninstalling a distribution that "
-                "also installed them removed them")
+                f"({', '.join('linkahead/' + name for name in missing)}): uninstalling a distribution that "
+                "also installed them removed them, and `import linkahead` is broken")
     return (
-        f"{what}. `import linkahead` works as plain upstream linkahead, without the password-method "
-        f"plugins, and linkahead-auth cannot run. Repair (reinstalls {DISTRIBUTION}'s copies over them): "
-        f"{repair_command()}"
+        f"{what}; linkahead-auth cannot run. Repair (reinstalls {DISTRIBUTION}'s copies): {repair_command()}"
     )
 
 

@@ -196,7 +196,6 @@ class RequestsTransport:
         session.cookies.set_policy(_RefuseAllCookies())
         session.verify = verify
         session.proxies = dict(proxies)
-        session.max_redirects = 0
         adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

@@ -599,8 +599,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.logged is not None:
             self.logged.status = status
         self.send_response(status)
-        self.send_header("Content-Type", "text/xml; charset=utf-8")
-        for name, value in (headers or {}).items():
+        headers = headers or {}
+        self.send_header("Content-Type", headers.get("Content-Type", "text/xml; charset=utf-8"))
+        for name, value in headers.items():
             if name != "Content-Type":
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
