@@ -184,6 +184,56 @@ def request_with_encoded_token() -> None:
     _read(_connection().retrieve(["Entity", "5"]))
 
 
+def retrieve_dotdot() -> None:
+    _read(_connection().retrieve(["Entity", ".."]))
+
+
+# -- behaviour: what the caller sees (the outcomes are compared as well as the requests) ------------
+
+def configure_plain_for_statuses() -> None:
+    configure_plain()
+
+
+def status_201() -> None:
+    _read(_connection().retrieve(["Status", "201"]))
+
+
+def status_204() -> None:
+    _read(_connection().retrieve(["Status", "204"]))
+
+
+def status_302() -> None:
+    _read(_connection().retrieve(["Status", "302"]))
+
+
+def no_url() -> None:
+    from linkahead.connection.connection import configure_connection
+    configure_connection(username="admin", password=SPEC["password"], password_method="plain")
+    _read(_connection().retrieve(["Entity", "8"]))
+
+
+def implementation_none() -> None:
+    _configure(username="admin", password=SPEC["password"], password_method="plain", implementation=None)
+    _read(_connection().retrieve(["Entity", "9"]))
+
+
+def percent_in_ini() -> None:
+    # Upstream's interpolation: "%%" in the file is one "%" in the value.
+    import linkahead
+    from linkahead.configuration import _reset_config
+    ini = SPEC["workdir"] + "/percent.ini"
+    with open(ini, "w", encoding="utf-8") as file:
+        file.write(f"[Connection]\nurl = {URL}\nusername = percent\npassword_method = plain\n"
+                   "password = admin-%%-Pa55\ntimeout = 30\n")
+    try:
+        linkahead.configure(ini)
+        from linkahead.connection.connection import configure_connection
+        configure_connection()
+        _read(_connection().retrieve(["Entity", "10"]))
+    finally:
+        _reset_config()
+
+
 def main() -> None:
     calls: dict[str, Callable[[], None]] = globals()
     for line in sys.stdin:
@@ -191,9 +241,11 @@ def main() -> None:
         try:
             calls[name]()
             outcome = "ok"
+            classes = []
         except Exception as error:
             outcome = f"error: {type(error).__name__}: {str(error)[:300]}"
-        sys.stdout.write(json.dumps({"call": name, "outcome": outcome}) + "\n")
+            classes = [cls.__name__ for cls in type(error).__mro__]
+        sys.stdout.write(json.dumps({"call": name, "outcome": outcome, "classes": classes}) + "\n")
         sys.stdout.flush()
 
 
