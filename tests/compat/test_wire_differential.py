@@ -68,9 +68,9 @@ CALLS = (
     "percent_in_ini",
 )
 
-# Differences the project keeps on purpose (in the requests or in what the caller sees). Each row: call name -> the reason, as documented in
-# docs/migrating.rst (section named in the text). A call listed here may differ in any way;
-# keep the rows few and the reasons precise. Empty: every call must match upstream.
+# Differences the project keeps on purpose, in the requests or in what the caller sees. Each row:
+# call name -> where docs/migrating.rst gives the reason. A call listed here may differ in any way,
+# and fails once it matches upstream again (then remove the row). Keep the rows few and precise.
 MIGRATING = "docs/migrating.rst, 'Differences on the wire, and why'"
 EXPECTED_DIFFERENCES: dict[str, str] = {
     # Ours follows the link without a session; upstream's logout is followed by a new login
