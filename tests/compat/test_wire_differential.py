@@ -148,9 +148,9 @@ def _status_route(status: int, url: str) -> Any:
     return answer
 
 
-def _run_side(python: Path, encode_py: Path, tmp: Path) -> Side:
+def _run_side(python: Path, encode_py: Path, tmp: Path, root_path: str) -> Side:
     tmp.mkdir()
-    with LinkAheadTestServer() as server:
+    with LinkAheadTestServer(root_path=root_path) as server:
         server.request_log = []
         server.files["x/y"] = b"the file x/y"
         server.files["x"] = b"the file x"
@@ -193,14 +193,17 @@ def _run_side(python: Path, encode_py: Path, tmp: Path) -> Side:
     return Side(outcomes, classes, requests)
 
 
-@pytest.fixture(scope="module")
-def sides(upstream_venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
+@pytest.fixture(scope="module", params=["/", "/linkahead/"], ids=["root", "root-path"])
+def sides(request: pytest.FixtureRequest, upstream_venv: Venv,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
+    """Both clients' calls against a server at ``/`` and at a root path (``url`` with a path)."""
+    root_path: str = request.param
     tmp = tmp_path_factory.mktemp("wire")
     done = upstream_venv.run(upstream_venv.python, "-c",
                              "import linkahead.connection.encode as e; print(e.__file__)", check=True)
     encode_py = Path(done.stdout.strip())
-    upstream = _run_side(upstream_venv.python, encode_py, tmp / "upstream")
-    ours = _run_side(Path(sys.executable), encode_py, tmp / "ours")
+    upstream = _run_side(upstream_venv.python, encode_py, tmp / "upstream", root_path)
+    ours = _run_side(Path(sys.executable), encode_py, tmp / "ours", root_path)
     yield upstream, ours
 
 
