@@ -15,11 +15,12 @@ repair command, never a traceback; the printed repair command must restore a wor
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
 
-from .conftest import Venv, Wheels, fresh_venv, install_upstream
+from .conftest import Venv, Wheels, clean_env, fresh_venv, install_upstream
 
 UPSTREAM_API = (
     "import linkahead as db, linkahead.common.models, linkahead.apiutils\n"
@@ -153,3 +154,11 @@ def test_uv_pip_install_over_upstream(uv: Path, compat_wheels: Wheels, tmp_path:
     assert code != 0
     message = _one_message(output)
     assert "linkahead 0.21.0" in message, message
+    # uv wrote INSTALLER "uv": the repair command is uv's, and it works (uv found on PATH).
+    found = REPAIR.search(message)
+    assert found and found.group(1).startswith("uv pip install"), message
+    path = f"{uv.parent}{os.pathsep}{clean_env().get('PATH', '')}"
+    done = venv.run(*shlex.split(found.group(1)), cwd=tmp_path,
+                    env={"HOME": str(tmp_path), "UV_OFFLINE": "1", "PATH": path}, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_working_overlay(venv, tmp_path)
