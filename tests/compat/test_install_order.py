@@ -20,7 +20,13 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from .conftest import Venv, Wheels, clean_env, fresh_venv, install_upstream
+
+# The first test that needs an environment may build it (downloads on a cold cache); each
+# subprocess has its own time-out.
+pytestmark = pytest.mark.timeout(600)
 
 UPSTREAM_API = (
     "import linkahead as db, linkahead.common.models, linkahead.apiutils\n"

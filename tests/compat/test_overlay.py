@@ -23,6 +23,10 @@ from linkahead.testing import LinkAheadTestServer
 from .conftest import Venv
 from .xml_standin import XmlStandIn
 
+# The first test that needs an environment may build it (downloads on a cold cache); each
+# subprocess has its own time-out.
+pytestmark = pytest.mark.timeout(600)
+
 DRIVER = Path(__file__).parent / "drivers" / "data_api.py"
 GPG = shutil.which("gpg2") or shutil.which("gpg")
 PASS = shutil.which("pass")

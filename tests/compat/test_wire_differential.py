@@ -26,6 +26,10 @@ from linkahead.testing.server import LoggedRequest
 
 from .conftest import Venv, clean_env
 
+# The first test that needs an environment may build it (downloads on a cold cache); each
+# subprocess has its own time-out.
+pytestmark = pytest.mark.timeout(600)
+
 DRIVER = Path(__file__).parent / "drivers" / "wire_calls.py"
 
 CALLS = (
