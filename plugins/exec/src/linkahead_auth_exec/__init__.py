@@ -1,7 +1,8 @@
 """Password method ``exec``: credentials printed by an external command.
 
 Like kubectl's exec credential plugins and AWS ``credential_process``: the command (``exec_command``)
-runs without a shell and without a terminal and prints one JSON document on stdout::
+runs without a shell -- and without a terminal unless ``exec_interactive`` lets it have one -- and
+prints one JSON document on stdout::
 
     {"version": 1, "username": "alice", "password": "..."}
     {"version": 1, "token": "<LinkAhead token>", "expires_at": "2026-11-25T20:00:00Z"}
