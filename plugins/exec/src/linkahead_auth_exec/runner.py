@@ -80,6 +80,12 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], timeout: float, int
         (it is killed in the last two cases).
     """
     name = argv[0]
+    if sys.platform == "win32":
+        # Reading both pipes as they fill, and killing a process group, need POSIX.
+        raise ConfigurationError(
+            "password_method 'exec' needs a POSIX system (Linux, macOS, WSL) to run its command with "
+            "bounded output and a clean kill; on Windows use another password method."
+        )
     started = time.monotonic()
     with _terminal_restored(interactive):
         process = _start(argv, env, interactive)
@@ -179,13 +185,10 @@ def _collect(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, 
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    if sys.platform == "win32":
-        process.kill()
-    else:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            process.kill()  # the group is gone already; make sure of the leader itself
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()  # the group is gone already; make sure of the leader itself
     # Close our ends instead of reading them empty: a descendant that escaped the process group
     # (setsid) and still writes gets SIGPIPE rather than filling our memory.
     for pipe in (process.stdout, process.stderr):
@@ -210,7 +213,7 @@ def _terminal_restored(interactive: bool) -> Iterator[None]:
     """Put the terminal's settings back after the command: killed during a password prompt, it
     would leave echo switched off."""
     saved = None
-    if interactive and sys.platform != "win32":
+    if interactive:
         import termios
 
         try:
