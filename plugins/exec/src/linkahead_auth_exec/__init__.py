@@ -161,8 +161,7 @@ def _interactive(config: Mapping[str, Any], name: str) -> bool:
         raise LoginFailedError(
             f"exec_interactive = always: the credential command {name!r} needs a terminal to talk to "
             "you, but standard input is not a terminal, so it was not started. Run the program from a "
-            "terminal (or log in there first), or set exec_interactive = if-available to let the "
-            "command run without one."
+            "terminal, or set exec_interactive = if-available to let the command run without one."
         )
     return False
 

@@ -31,7 +31,9 @@ def interactive_mode(value: Any) -> str:
         word = {"ifavailable": "if-available"}.get(word, word)
         if word in INTERACTIVE_MODES:
             return word
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    shown = repr(value[:41] if isinstance(value, str) else value)  # a huge value is not repeated whole
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
     raise ValueError(f"expected never, if-available or always, got {shown}")
 
 
