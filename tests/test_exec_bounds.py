@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,9 @@ def test_the_cap_is_exactly_max_output(linkahead_server: LinkAheadTestServer, tm
     if size <= MAX_OUTPUT:
         assert connection.retrieve(["Info"]).status == 200
         return
-    with pytest.raises(CredentialCommandError, match=f"wrote more than {MAX_OUTPUT} bytes"):
+    with pytest.raises(CredentialCommandError, match=f"wrote more than {MAX_OUTPUT} bytes") as caught:
         connection.retrieve(["Info"])
+    error = caught.value
+    shown = "".join(traceback.format_exception(type(error), error, error.__traceback__)) + repr(error)
+    assert linkahead_server.users["admin"] not in shown  # the output held the password
     assert linkahead_server.counters.requests == 0
