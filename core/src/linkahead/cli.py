@@ -1,6 +1,6 @@
 """The ``linkahead-auth`` command line tool.
 
-Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``. Exit codes:
+Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``, ``serve``. Exit codes:
 0 success, 1 failure (the one error line says what and how to fix it), 2 usage error,
 130 interrupted. ``-v`` logs at DEBUG level through a formatter that hides secrets and shows
 tracebacks; without it no traceback is printed.
@@ -28,6 +28,7 @@ from .connection.connection import _Connection
 from .demo import run_demo, who_am_i
 from .exceptions import ConfigurationError, LinkAheadException
 from .redaction import URL_PASSWORD
+from .testing import serve
 from .version import __version__
 
 __all__ = ["main", "build_parser", "JSON_FORMAT", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
             "configuration files are not read.")
+    serve.add_arguments(commands.add_parser("serve", help="run the embedded test server until Ctrl-C",
+                                            description=serve.DESCRIPTION))
     return parser
 
 
@@ -480,6 +483,10 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatte
     return run_demo(out, only=only)
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    return serve.run(args, out, sys.stderr)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], int]] = {
     "methods": cmd_methods,
     "status": cmd_status,
@@ -487,6 +494,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], i
     "login": cmd_login,
     "logout": cmd_logout,
     "demo": cmd_demo,
+    "serve": cmd_serve,
 }
 
 
