@@ -409,8 +409,10 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self.close_connection = True
             self.fault = None
-            text = f"embedded test server error: {type(error).__name__}: {error}"
-            self._reply(500, _xml_error(text))
+            text = " ".join(f"embedded test server error: {type(error).__name__}: {error}".split())
+            # Also as the reason phrase, which client errors quote ("answered 500 <reason>").
+            reason = text.encode("latin-1", "replace").decode("latin-1")[:300]
+            self._reply(500, _xml_error(text), reason=reason)
 
     def _serve_request(self, method: str) -> None:
         owner = self.server.owner
@@ -555,11 +557,12 @@ class _Handler(BaseHTTPRequestHandler):
             f"<Roles>{roles}</Roles></UserInfo><Info><Counts files=\"{len(owner.files)}\"/></Info></Response>"
         ).encode()
 
-    def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+    def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None,
+               reason: str | None = None) -> None:
         fault = self.fault
         if fault is not None and fault.headers:
             headers = {**(headers or {}), **fault.headers}
-        self.send_response(status)
+        self.send_response(status, reason)
         self.send_header("Content-Type", "text/xml; charset=utf-8")
         for name, value in (headers or {}).items():
             if name != "Content-Type":
