@@ -11,7 +11,7 @@ Plugin authors need :data:`hookimpl` and the credential classes.
 
 from .connection.connection import configure_connection, get_connection
 from .credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
-from .hookspecs import hookimpl
+from .hookspecs import RefreshReason, hookimpl
 from .options import Option
 from .version import __version__
 
@@ -19,6 +19,7 @@ __all__ = [
     "configure_connection",
     "get_connection",
     "hookimpl",
+    "RefreshReason",
     "Option",
     "Credentials",
     "PasswordCredentials",

@@ -557,10 +557,18 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
     if forgets:
         out.write(f"Asked password method {method.name!r} to forget what it keeps for {url} "
                   "(what that is: see the method's documentation).\n")
-    else:
+    elif method.name in _KEEP_NOTHING:
         out.write(f"Password method {method.name!r} keeps nothing to forget "
-                  "(its credentials come from the configuration or a prompt).\n")
+                  "(its credentials come from the configuration, a prompt or the password store).\n")
+    else:
+        # Without the hook we cannot know what the method keeps; do not claim it keeps nothing.
+        out.write(f"Password method {method.name!r} has no forget hook, so nothing it may keep was "
+                  "dropped (what it keeps: see the method's documentation).\n")
     return EXIT_OK
+
+
+# Standard methods without a forget hook because they hold nothing between processes.
+_KEEP_NOTHING = frozenset({"plain", "input", "pass", "auth_token", "unauthenticated"})
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
