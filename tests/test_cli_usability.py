@@ -195,3 +195,23 @@ def test_logout_says_what_it_knows_about_a_method_without_forget(linkahead_serve
     result = run("logout", env=env)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def test_demo_labels_examples_and_third_party_methods(tmp_path: Path) -> None:
+    env = install_plugin(tmp_path / "site", "chatty_sso", "chatty", LOGGING_PLUGIN)
+    result = run("demo", "--method", "plain", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    ours = next(line for line in lines if line.startswith("Installed password methods: "))
+    assert "plain" in ours and "chatty" not in ours and "acme-sso" not in ours
+    assert "Also installed: chatty (third-party, from chatty-sso 0.1)" in lines
+    # ./run setup installs the plugin guide's example from its folder; a plain pip install does not.
+    from linkahead import plugins
+
+    if "acme-sso" in plugins.installed_methods():
+        assert "Also installed: acme-sso (example plugin from docs/examples/acme-sso, not for real use)" in lines
+        example = run("demo", "--method", "acme-sso")
+        assert "  acme-sso         skipped  (example plugin: needs ACME's SSO service" in example.stdout
