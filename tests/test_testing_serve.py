@@ -210,3 +210,20 @@ def test_control_mode_answers_commands_and_ends_when_stdin_closes(served: list[S
     server.process.stdin.close()
     assert server.process.wait(timeout=30) == 0
     server.read_until("COUNTERS")
+
+
+def test_the_cli_reference_shows_the_serve_help() -> None:
+    # docs/cli.rst generates it from the parser (docs/_ext/linkahead_cli.py), as for the other commands.
+    import importlib.util
+
+    pytest.importorskip("sphinx")
+    extension_path = Path(__file__).resolve().parent.parent / "docs" / "_ext" / "linkahead_cli.py"
+    spec = importlib.util.spec_from_file_location("docs_ext_linkahead_cli_serve", extension_path)
+    assert spec is not None and spec.loader is not None
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    result = subprocess.run([linkahead_auth(), "serve", "--help"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "COLUMNS": "88"}, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0
+    assert result.stdout == extension.help_text("serve")
+    assert ".. linkahead-cli-help:: serve" in (extension_path.parent.parent / "cli.rst").read_text(encoding="utf-8")
