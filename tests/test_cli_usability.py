@@ -214,4 +214,5 @@ def test_demo_labels_examples_and_third_party_methods(tmp_path: Path) -> None:
     if "acme-sso" in plugins.installed_methods():
         assert "Also installed: acme-sso (example plugin from docs/examples/acme-sso, not for real use)" in lines
         example = run("demo", "--method", "acme-sso")
-        assert "  acme-sso         skipped  (example plugin: needs ACME's SSO service" in example.stdout
+        assert "Also installed: acme-sso (example plugin from docs/examples/acme-sso" in example.stdout
+        assert "  acme-sso         skipped  (needs ACME's SSO service" in example.stdout

@@ -120,8 +120,7 @@ def run_demo(out: TextIO, only: Sequence[str] | None = None) -> int:
                 line = _demo_one(name, server, workdir)
                 out.write(f"  {name:<16} OK       {line}\n")
             except _Skip as skip:
-                label = "example plugin: " if (origins.get(name) or "").startswith("example") else ""
-                out.write(f"  {name:<16} skipped  ({label}{skip})\n")
+                out.write(f"  {name:<16} skipped  ({skip})\n")
             except LinkAheadException as error:
                 failures += 1
                 out.write(f"  {name:<16} FAILED   {' '.join(error.msg.split())}\n")
