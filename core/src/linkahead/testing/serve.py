@@ -83,8 +83,8 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the server's options to ``parser`` (shared by ``linkahead-auth serve`` and the module)."""
     parser.add_argument("--host", default="127.0.0.1",
-                        help="the address to listen on (default 127.0.0.1; anything else lets other "
-                             "machines log in with the printed passwords)")
+                        help="the IPv4 address or host name to listen on (default 127.0.0.1; anything "
+                             "else lets other machines log in with the printed passwords)")
     parser.add_argument("--port", type=_port, default=None,
                         help=f"the port (default {DEFAULT_PORT}, with --tls {DEFAULT_TLS_PORT}; 0: any free port)")
     parser.add_argument("--user", dest="users", metavar="NAME:PASSWORD", type=user_argument, action="append",
@@ -160,7 +160,7 @@ def _start(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> Link
         why = error.strerror or type(error).__name__
         raise LinkAheadException(
             f"Cannot listen on {args.host} port {port}: {why}. "
-            "Choose another port with --port N (--port 0 picks a free one)."
+            "Choose another port with --port N (--port 0 picks a free one), or another IPv4 --host."
         ) from None
     return server.start()
 
