@@ -115,8 +115,8 @@ class Server(LineProcess):
     """``python -m linkahead.testing`` with its stdin controls (``invalidate``, ``counters``)."""
 
     def __init__(self) -> None:
-        super().__init__("the benchmark server", [sys.executable, "-m", "linkahead.testing",
-                                                  "--users", json.dumps({USERNAME: PASSWORD})])
+        super().__init__("the benchmark server", [sys.executable, "-m", "linkahead.testing", "--control",
+                                                  "--port", "0", "--user", f"{USERNAME}:{PASSWORD}"])
         line = self.readline(30)  # readiness: the server prints its URL once it listens
         if not line.startswith("URL "):
             raise BenchError(f"the benchmark server did not start: {line!r}")

@@ -23,7 +23,7 @@ from linkahead.testing import LinkAheadTestServer
 pytest.importorskip("acme_linkahead_sso", reason="the example is not installed: pip install -e docs/examples/acme-sso")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "acme-sso"
-EXAMPLE_TESTS = 15  # the example's test cases, parametrised ones counted singly
+EXAMPLE_TESTS = 18  # the example's test cases, parametrised ones counted singly
 
 
 def test_the_example_suite_passes_in_its_own_folder() -> None:

@@ -223,7 +223,7 @@ def test_plugin_timeout_values(linkahead_server: LinkAheadTestServer, value: obj
 
 def test_plugin_timeout_default_and_invalid_values(linkahead_server: LinkAheadTestServer) -> None:
     connection = linkahead.configure_connection(url=linkahead_server.url, username="a", password="b")
-    assert connection.config["plugin_timeout"] == 120.0
+    assert connection.config["plugin_timeout"] == 300.0
     for bad in ("0", "-1", "soon", "(1, 2)"):
         with pytest.raises(ConfigurationError, match="Invalid plugin_timeout"):
             linkahead.configure_connection(url=linkahead_server.url, username="a", password="b", plugin_timeout=bad)

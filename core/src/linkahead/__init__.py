@@ -26,7 +26,7 @@ from .connection.connection import configure_connection, get_connection
 from .credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from .exceptions import *  # noqa: F403 -- upstream's __init__ exposes every error class at the top
 from .exceptions import __all__ as _exception_names
-from .hookspecs import hookimpl
+from .hookspecs import RefreshReason, hookimpl
 from .options import Option
 from .version import __version__
 
@@ -38,6 +38,7 @@ __all__ = [
     "_read_config_files",
     "configuration",
     "hookimpl",
+    "RefreshReason",
     "Option",
     "Credentials",
     "PasswordCredentials",

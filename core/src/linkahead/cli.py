@@ -1,6 +1,6 @@
 """The ``linkahead-auth`` command line tool.
 
-Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``, ``doctor``. Exit codes:
+Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``, ``serve``, ``doctor``. Exit codes:
 0 success, 1 failure (the one error line says what and how to fix it), 2 usage error,
 130 interrupted. ``-v`` logs at DEBUG level through a formatter that hides secrets and shows
 tracebacks; without it no traceback is printed.
@@ -12,6 +12,7 @@ documented in ``docs/cli.rst``; keys are only ever added within a format version
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.metadata as metadata
 import json
 import logging
@@ -27,7 +28,9 @@ from . import configuration, plugins
 from .connection.connection import _Connection
 from .demo import run_demo, who_am_i
 from .exceptions import ConfigurationError, LinkAheadException
-from .redaction import URL_PASSWORD
+from .options import CORE_OPTIONS, Option
+from .redaction import URL_PASSWORD, redact_url_passwords
+from .testing import serve
 from .version import __version__
 
 __all__ = ["main", "build_parser", "JSON_FORMAT", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
@@ -144,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
             "configuration files are not read.")
+    serve.add_arguments(commands.add_parser("serve", help="run the embedded test server until Ctrl-C",
+                                            description=serve.DESCRIPTION))
     command("doctor", "show which distribution each module shared with the linkahead client came from",
             "This distribution and the upstream linkahead client both install six modules of the "
             "package linkahead. Show, for each, whose copy is installed and which distributions "
@@ -420,33 +425,116 @@ def config_entries(config: configuration.ConnectionConfig) -> list[dict[str, Any
     return entries
 
 
+def _declared(options: Iterable[Option]) -> dict[str, Option]:
+    # As configuration.validate merges them: a repeated option wins only when it makes one required.
+    declared: dict[str, Option] = {}
+    for option in options:
+        if option.name not in declared or option.required:
+            declared[option.name] = option
+    return declared
+
+
+def diagnose_config(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The method and every option row of a configuration that does not validate, each with its problem.
+
+    Unlike :func:`~linkahead.configure_connection`, which stops at the first problem, this checks
+    every value, so ``linkahead-auth config`` can mark all bad rows at once. An entry is shaped as
+    in :func:`config_entries`, plus ``error``: ``None`` or one line saying what is wrong.
+
+    :raises LinkAheadException: the configuration file cannot be found or read (no table possible).
+    """
+    settings = configuration.collect(kwargs)
+    installed = plugins.installed_methods()
+    problems: dict[str, str] = {}
+    method_name = str(settings.method)
+    method_info: dict[str, Any] = {"name": method_name, "distribution": None, "version": None}
+    options: list[Option] = list(CORE_OPTIONS)
+    try:
+        method = plugins.load_method(settings.method, installed)
+        method_info = _method_info(method)
+        method_name = method.name
+        options += method.options()
+    except LinkAheadException as error:
+        problems["password_method"] = _one_line(error)
+    declared = _declared(options)
+    prefixes = tuple({name.replace("-", "_") + "_" for name in (*installed, *plugins.STANDARD_METHODS, method_name)})
+    entries = []
+    names = list(declared) + sorted(key for key in settings.values if key not in declared)
+    for key in names:
+        raw = settings.values.get(key)
+        origin = settings.origins.get(key, configuration.DEFAULT)
+        option = declared.get(key)
+        entry: dict[str, Any] = {"name": key, "origin": origin, "secret": bool(option and option.secret),
+                                 "ignored": option is None, "error": problems.get(key)}
+        value: Any = raw
+        if option is None:
+            value = None if raw is None else "***"
+            if not key.startswith(prefixes):
+                close = difflib.get_close_matches(key, list(declared), n=1, cutoff=0.6)
+                entry["ignored"] = False
+                entry["error"] = "unknown option" + (f"; did you mean {close[0]!r}?" if close else "")
+        elif key == "password_method":
+            value = method_name
+        elif raw is not None:
+            try:
+                value = option.parse(raw)
+            except ValueError as error:
+                entry["error"] = "invalid value" if option.secret else f"invalid: {_one_line(error)}"
+        if option is not None and option.required and raw is None:
+            entry["error"] = f"required for password_method {method_name!r}, not set"
+        if (entry["secret"] and value is not None) or entry["ignored"]:
+            entry["value"] = None if value is None else "***"
+        else:
+            entry["value"] = _json_value(value)
+        entry["text"] = "***" if entry["value"] == "***" else redact_url_passwords(_text_value(value))
+        if isinstance(entry["value"], str):
+            entry["value"] = redact_url_passwords(entry["value"])
+        if entry["error"]:
+            entry["error"] = redact_url_passwords(entry["error"])
+        entries.append(entry)
+    return method_info, entries
+
+
 def cmd_config(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     report: dict[str, Any] = {"ok": False, "config_file": None, "method": None, "options": {}, "error": None}
     entries: list[dict[str, Any]] = []
+    keys: tuple[str, ...] = ("value", "origin", "secret", "ignored")
     try:
         report["config_file"] = _config_file()["path"]
         connection = _configure(args, formatter)
         report["method"] = _method_info(connection.method)
         entries = config_entries(connection.config)
-        report["options"] = {entry["name"]: {key: entry[key] for key in ("value", "origin", "secret", "ignored")}
-                             for entry in entries}
         report["ok"] = True
     except LinkAheadException as error:
         logger.debug("config failed", exc_info=True)
         report["error"] = _error_info(error)
+        # Still show the table, every bad row marked: this is the command people run when stuck.
+        try:
+            report["method"], entries = diagnose_config(_connection_kwargs(args))
+            keys = (*keys, "error")
+        except LinkAheadException:
+            logger.debug("the configuration cannot be read", exc_info=True)
+    report["options"] = {entry["name"]: {key: entry[key] for key in keys} for entry in entries}
     if args.json:
         _print_json(out, report)
         return EXIT_OK if report["ok"] else EXIT_FAILURE
-    if not report["ok"]:
+    if not entries:
         raise CliError(report["error"]["message"])
     out.write(f"Configuration file: {report['config_file'] or 'none'}\n")
     out.write(f"Password method:    {_method_text(report['method'])}\n\n")
-    rows = [("option", "value", "origin")]
+    header: tuple[str, ...] = ("option", "value", "origin")
+    rows = [header if report["ok"] else (*header, "problem")]
     for entry in entries:
         origin = entry["origin"] + (" (ignored: for another method)" if entry["ignored"] else "")
-        rows.append((entry["name"], entry["text"], origin))
+        row: tuple[str, ...] = (entry["name"], entry["text"], origin)
+        rows.append(row if report["ok"] else (*row, f"<- {entry['error']}" if entry.get("error") else ""))
     _table(out, rows, indent="")
-    return EXIT_OK
+    if report["ok"]:
+        return EXIT_OK
+    out.flush()
+    marked = sum(1 for entry in entries if entry.get("error"))
+    more = f" ({marked} problems marked in the table above)" if marked > 1 else ""
+    raise CliError(report["error"]["message"] + more)
 
 
 # -- login / logout -----------------------------------------------------------------------------
@@ -474,10 +562,18 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
     if forgets:
         out.write(f"Asked password method {method.name!r} to forget what it keeps for {url} "
                   "(what that is: see the method's documentation).\n")
-    else:
+    elif method.name in _KEEP_NOTHING:
         out.write(f"Password method {method.name!r} keeps nothing to forget "
-                  "(its credentials come from the configuration or a prompt).\n")
+                  "(its credentials come from the configuration, a prompt or the password store).\n")
+    else:
+        # Without the hook we cannot know what the method keeps; do not claim it keeps nothing.
+        out.write(f"Password method {method.name!r} has no forget hook, so nothing it may keep was "
+                  "dropped (what it keeps: see the method's documentation).\n")
     return EXIT_OK
+
+
+# Standard methods without a forget hook because they hold nothing between processes.
+_KEEP_NOTHING = frozenset({"plain", "input", "pass", "auth_token", "unauthenticated"})
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
@@ -485,6 +581,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatte
     return run_demo(out, only=only)
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    return serve.run(args, out, sys.stderr)
 def cmd_doctor(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     from . import installation
 
@@ -508,6 +606,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], i
     "login": cmd_login,
     "logout": cmd_logout,
     "demo": cmd_demo,
+    "serve": cmd_serve,
     "doctor": cmd_doctor,
 }
 

@@ -449,16 +449,15 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
                 ) from None
         origins[key] = origin
 
+    missing = []
     for option in declared.values():
         if option.name not in values:
             values[option.name] = option.default
             origins[option.name] = DEFAULT
         if option.required and values[option.name] is None:
-            raise ConfigurationError(
-                f"The option {option.name!r} is required for password_method {method_name!r} but is not set. "
-                f"Pass {option.name}=... to configure_connection() or add '{option.name} = ...' to the "
-                f"[Connection] section of {_file_hint(settings.file)}."
-            )
+            missing.append(option.name)
+    if missing:
+        raise ConfigurationError(_missing_message(missing, method_name, settings.file))
     _apply_no_proxy(values, origins)
     return ConnectionConfig(values, origins, declared, settings.file)
 
@@ -494,6 +493,26 @@ def _where(origin: str) -> str:
     if origin == ARGUMENT:
         return "keyword argument"
     return f"from {origin}"
+
+
+def _missing_message(names: list[str], method_name: str, file: Path | None) -> str:
+    """Every missing required option in one message, and where the file was looked for if none was found."""
+    if len(names) == 1:
+        name = names[0]
+        text = (f"The option {name!r} is required for password_method {method_name!r} but is not set. "
+                f"Pass {name}=... to configure_connection() or add '{name} = ...' to the "
+                f"[Connection] section of {_file_hint(file)}.")
+    else:
+        listed = ", ".join(repr(name) for name in names[:-1]) + f" and {names[-1]!r}"
+        text = (f"The options {listed} are required for password_method {method_name!r} but are not set. "
+                f"Pass {', '.join(name + '=...' for name in names)} to configure_connection() or add "
+                f"{', '.join(repr(name + ' = ...') for name in names)} to the [Connection] section of "
+                f"{_file_hint(file)}.")
+    if file is None and not os.environ.get(ENV_INI):
+        # Say where we looked: a file in the wrong folder is the usual cause.
+        searched = ", ".join(str(candidate.absolute()) for candidate in config_file_candidates())
+        text += f" No configuration file was found; looked for {searched}."
+    return text
 
 
 def _file_hint(path: Path | None) -> str:

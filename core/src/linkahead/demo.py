@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
+import json
 import os
 import tempfile
 import time
@@ -15,7 +17,7 @@ from .connection.connection import _Connection
 from .exceptions import LinkAheadException
 from .testing import LinkAheadTestServer, reset_connection
 
-__all__ = ["run_demo", "who_am_i"]
+__all__ = ["method_origin", "run_demo", "who_am_i"]
 
 
 def who_am_i(connection: _Connection) -> dict[str, Any]:
@@ -69,18 +71,47 @@ def _demo_one(name: str, server: LinkAheadTestServer, workdir: Path) -> str:
             f"in {elapsed:.0f} ms")
 
 
+def method_origin(name: str, entry_point: metadata.EntryPoint) -> str | None:
+    """``None`` for this project's own methods, else what the method is: an example, or whose.
+
+    An example is a distribution installed from a ``docs/examples/`` folder (``./run setup``
+    installs the plugin guide's ``acme-sso`` that way): its ``direct_url.json`` records the folder.
+    """
+    dist = entry_point.dist
+    if dist is None:
+        return None
+    if name in plugins.STANDARD_METHODS and dist.name == plugins.distribution_for(name):
+        return None
+    try:
+        source = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
+    except ValueError:
+        source = ""
+    marker = "/docs/examples/"
+    if marker in source:
+        folder = "docs/examples/" + source.split(marker, 1)[1].strip("/")
+        return f"example plugin from {folder}, not for real use"
+    return f"third-party, from {dist.name} {dist.version}"
+
+
 def run_demo(out: TextIO, only: Sequence[str] | None = None) -> int:
     """Run the demo, writing a table to ``out``. Returns 0 when every runnable method logged in.
 
     :param only: demonstrate only these methods (default: every installed one).
     """
-    installed = sorted(plugins.installed_methods())
+    entry_points = plugins.installed_methods()
+    origins = {name: method_origin(name, entry_point) for name, entry_point in entry_points.items()}
+    installed = sorted(entry_points)
     names = list(only) if only else installed
     failures = 0
     saved_environment = dict(os.environ)
     with LinkAheadTestServer(anonymous=True) as server, tempfile.TemporaryDirectory() as tmp:
         out.write(f"Embedded LinkAhead server at {server.url}\n")
-        out.write(f"Installed password methods: {', '.join(installed) or 'none'}\n\n")
+        ours = [name for name in installed if origins[name] is None]
+        out.write(f"Installed password methods: {', '.join(ours) or 'none'}\n")
+        for name in installed:
+            if origins[name] is not None:
+                out.write(f"Also installed: {name} ({origins[name]})\n")
+        out.write("\n")
         for name in names:
             workdir = Path(tmp) / name
             workdir.mkdir()

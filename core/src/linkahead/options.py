@@ -248,7 +248,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
            default=False),
     Option("plugin_timeout",
            "Seconds the password method may take to supply credentials before the connection gives up "
-           "(PluginError); null: no limit. Not applied while standard input is a terminal, so a prompt "
-           "can wait for its person.", optional_number, default=120.0),
+           "(PluginError); null: no limit. Longer than the default timeout, so a plugin that bounds its "
+           "own network calls by timeout reports its own error first. Not applied while standard input "
+           "is a terminal, so a prompt can wait for its person.", optional_number, default=300.0),
 )
 """The options every connection understands."""

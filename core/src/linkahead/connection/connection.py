@@ -20,6 +20,7 @@ import importlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -150,6 +151,8 @@ class _Connection:
         config = configuration.validate(settings, [*core_options, *method.options()], method.name, prefixes)
         if config.get("debug"):
             _enable_debug_logging()
+        if logger.isEnabledFor(logging.DEBUG):  # debug = true, -v, or the application's own choice
+            _include_plugin_logger(method.plugin)
         transport = _make_transport(implementation)
         transport.configure(**dict(config))
         self.close()
@@ -469,6 +472,35 @@ def _enable_debug_logging() -> None:
     package_logger.setLevel(logging.DEBUG)
     if not package_logger.handlers and not logging.getLogger().handlers:
         package_logger.addHandler(logging.StreamHandler())
+
+
+class _ToPackageHandlers(logging.Handler):
+    """Hands a plugin's records to the handlers of the ``linkahead`` logger (the CLI's redacting one).
+
+    Only those handlers: the record still propagates up the plugin's own logger tree to the root,
+    so calling ``linkahead``'s ``handle`` would print it twice where the root has a handler.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        package_logger = logging.getLogger("linkahead")
+        if not package_logger.isEnabledFor(record.levelno):  # debug switched off again
+            return
+        for handler in package_logger.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def _include_plugin_logger(plugin: object) -> None:
+    """Show the selected plugin's own log (a logger named after its package) wherever ours goes."""
+    module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+    package = module.partition(".")[0]
+    if package in ("linkahead", "__main__", "builtins"):  # ours already, or the application's own
+        return
+    plugin_logger = logging.getLogger(package)
+    if plugin_logger.getEffectiveLevel() > logging.DEBUG:
+        plugin_logger.setLevel(logging.DEBUG)
+    if not any(isinstance(handler, _ToPackageHandlers) for handler in plugin_logger.handlers):
+        plugin_logger.addHandler(_ToPackageHandlers())
 
 
 def configure_connection(**kwargs: Any) -> _Connection:

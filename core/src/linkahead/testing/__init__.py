@@ -3,6 +3,8 @@
 :class:`LinkAheadTestServer` is stdlib-only and runs in-process; the pytest plugin (registered
 through the ``pytest11`` entry point) provides the ``linkahead_server`` fixture to any project
 that has ``linkahead-connection`` installed, so plugin authors can test against real HTTP.
+``linkahead-auth serve`` (or ``python -m linkahead.testing``, see :mod:`linkahead.testing.serve`)
+runs the server as a command.
 """
 
 from .server import DEFAULT_USERS, Counters, Fault, LinkAheadTestServer, RequestInfo

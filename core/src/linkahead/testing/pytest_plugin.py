@@ -1,9 +1,13 @@
 """pytest fixtures for testing code that uses a LinkAhead connection (entry point ``pytest11``).
 
 - ``linkahead_server``: a fresh :class:`~linkahead.testing.LinkAheadTestServer` per test, stopped after it.
-- ``linkahead_isolated``: a test environment that cannot see your real configuration: ``HOME``,
-  ``XDG_CONFIG_HOME`` and the working directory point to a temporary folder, ``PYLINKAHEADINI`` and
-  the proxy variables are unset, and the process-wide connection is reset before and after.
+- ``linkahead_isolated``: a test environment that cannot see your real configuration. ``HOME`` is
+  an empty temporary folder (the value the fixture yields); the working directory is *another*
+  empty temporary folder; ``PYLINKAHEADINI``, ``XDG_CONFIG_HOME``, the proxy and CA-bundle
+  variables are unset; the process-wide connection is reset before and after. A test's
+  ``pylinkahead.ini`` therefore goes into the working directory (``Path("pylinkahead.ini")``) or,
+  as ``.pylinkahead.ini``, into the yielded home -- a ``pylinkahead.ini`` in the home folder is
+  not searched for, as it would not be on a real machine.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ def linkahead_server() -> Iterator[LinkAheadTestServer]:
 
 @pytest.fixture
 def linkahead_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Isolate the test from the user's configuration; yields the temporary home folder."""
+    """Isolate the test from the user's configuration; yields the temporary ``HOME``.
+
+    The working directory is a different empty folder (``Path.cwd()``): write ``pylinkahead.ini``
+    there, or ``.pylinkahead.ini`` into the yielded home.
+    """
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir()

@@ -161,13 +161,15 @@ class LinkAheadTestServer:
     :param session_timeout: lifetime of session tokens in seconds (renewed on every request).
     :param root_path: the server's root path, e.g. ``"/linkahead/"``; other paths answer 404.
     :param ssl_context: serve HTTPS with this server-side context.
-    :param host: the loopback address to bind.
+    :param host: the address to bind (loopback by default).
+    :param port: the port to bind; 0 (the default) picks a free one (see :attr:`port`).
+    :raises OSError: the address cannot be bound (e.g. the port is in use).
     """
 
     def __init__(self, users: Mapping[str, str] | None = None, *, anonymous: bool = False,
                  session_timeout: float = 3600.0, root_path: str = "/",
                  ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
-                 realm: str = "PAM") -> None:
+                 realm: str = "PAM", port: int = 0) -> None:
         self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
         self.roles: dict[str, list[str]] = {name: ["administration"] if name == "admin" else [] for name in self.users}
         self.anonymous = anonymous
@@ -186,14 +188,17 @@ class LinkAheadTestServer:
         """Set it to a list and every request is appended to it (off by default: a long-running
         server must not grow)."""
         self.bearer_tokens: dict[str, str] = {}
-        """``Authorization: Bearer <key>`` accepted as user ``value``, as an SSO front end would."""
+        """Bearer token to user name: a request with the header ``Authorization: Bearer <token>``
+        (and no ``SessionToken`` cookie) is served as that user, counted in ``counters.bearer``, as
+        an SSO front end in front of LinkAhead would; no session cookie is issued for it. An
+        unknown token is answered 401. See :meth:`add_bearer_token`."""
         self._secret = secrets.token_bytes(32)
         self._valid_after_ms = 0
         self._replays: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ssl_context = ssl_context
-        self._httpd = _HTTPServer((host, 0), _Handler, self)
+        self._httpd = _HTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -263,6 +268,18 @@ class LinkAheadTestServer:
         """Add (or replace) the user ``name`` with ``password`` and ``roles``."""
         self.users[name] = password
         self.roles[name] = list(roles or [])
+
+    def add_bearer_token(self, token: str, username: str) -> None:
+        """Accept ``Authorization: Bearer <token>`` as ``username`` (an existing user).
+
+        :raises ValueError: ``username`` is not a user of this server, or ``token`` is empty or
+            holds whitespace (a header value ``Bearer <token>`` could not carry it).
+        """
+        if username not in self.users:
+            raise ValueError(f"{username!r} is not a user of this server; add it first with add_user()")
+        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+            raise ValueError("a bearer token must be a non-empty string without whitespace")
+        self.bearer_tokens[token] = username
 
     @contextmanager
     def route(self, method: str, path: str, handler: Route) -> Iterator[None]:
@@ -432,6 +449,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
+        try:
+            self._serve_request(method)
+        except OSError:
+            raise  # the client went away: nothing to answer
+        except Exception as error:  # noqa: BLE001 -- reported to the client and stderr
+            # A test that set the server up wrongly (bearer_tokens as a list, a route that raises)
+            # must hear why, not meet a silently dropped connection.
+            import traceback
+
+            traceback.print_exc()
+            self.close_connection = True
+            self.fault = None
+            text = " ".join(f"embedded test server error: {type(error).__name__}: {error}".split())
+            # Also as the reason phrase, which client errors quote ("answered 500 <reason>").
+            reason = text.encode("latin-1", "replace").decode("latin-1")[:300]
+            self._reply(500, _xml_error(text), reason=reason)
+
+    def _serve_request(self, method: str) -> None:
         owner = self.server.owner
         owner._count(requests=1)
         try:
@@ -479,7 +514,7 @@ class _Handler(BaseHTTPRequestHandler):
         user, cookie = self._authenticate()
         if user is None:
             owner._count(rejected=1)
-            self._reply(401, _xml_error("Please login."))
+            self._reply(401, _xml_error(self._why_rejected()))
             return
         headers = {"Set-Cookie": cookie} if cookie else {}
         route = owner.routes.get((method, path)) or owner._prefix_route(method, path)
@@ -571,9 +606,13 @@ class _Handler(BaseHTTPRequestHandler):
                     owner._count(one_time_logins=1)
                 return username, owner.session_cookie(username)
             return None, None
-        authorization = self.headers.get("Authorization") or ""
-        if authorization.startswith("Bearer "):
-            bearer_user = owner.bearer_tokens.get(authorization[len("Bearer "):])
+        scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():
+            bearer_tokens = owner.bearer_tokens
+            if not isinstance(bearer_tokens, Mapping):
+                raise TypeError("bearer_tokens must be a dict of bearer token to user name, "
+                                f"not {type(bearer_tokens).__name__}; see LinkAheadTestServer.add_bearer_token()")
+            bearer_user = bearer_tokens.get(credential.strip())
             if bearer_user is None:
                 return None, None
             owner._count(bearer=1)
@@ -582,6 +621,19 @@ class _Handler(BaseHTTPRequestHandler):
             owner._count(anonymous=1)
             return "anonymous", None
         return None, None
+
+    def _why_rejected(self) -> str:
+        """The 401 text: says what was wrong with a bearer header, since test authors guess at it."""
+        if _cookie(self.headers.get("Cookie"), "SessionToken"):
+            return "Please login. (The SessionToken is unknown, expired or used up.)"
+        authorization = self.headers.get("Authorization")
+        if not authorization:
+            return "Please login."
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():
+            return "Please login. (This bearer token is not in the test server's bearer_tokens.)"
+        return ("Please login. (The test server understands only 'Authorization: Bearer <token>' "
+                "for tokens registered in bearer_tokens.)")
 
     def _info(self, user: str) -> bytes:
         owner = self.server.owner
@@ -592,13 +644,14 @@ class _Handler(BaseHTTPRequestHandler):
             f"<Roles>{roles}</Roles></UserInfo><Info><Counts files=\"{len(owner.files)}\"/></Info></Response>"
         ).encode()
 
-    def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+    def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None,
+               reason: str | None = None) -> None:
         fault = self.fault
         if fault is not None and fault.headers:
             headers = {**(headers or {}), **fault.headers}
         if self.logged is not None:
             self.logged.status = status
-        self.send_response(status)
+        self.send_response(status, reason)
         headers = headers or {}
         self.send_header("Content-Type", headers.get("Content-Type", "text/xml; charset=utf-8"))
         for name, value in headers.items():

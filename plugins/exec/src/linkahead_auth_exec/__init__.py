@@ -1,7 +1,8 @@
 """Password method ``exec``: credentials printed by an external command.
 
 Like kubectl's exec credential plugins and AWS ``credential_process``: the command (``exec_command``)
-runs without a shell and without a terminal and prints one JSON document on stdout::
+runs without a shell -- and without a terminal unless ``exec_interactive`` lets it have one -- and
+prints one JSON document on stdout::
 
     {"version": 1, "username": "alice", "password": "..."}
     {"version": 1, "token": "<LinkAhead token>", "expires_at": "2026-11-25T20:00:00Z"}
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linkahead import Credentials, Option, TokenCredentials, hookimpl
+from linkahead.exceptions import LoginFailedError
 from linkahead.tokens import parse_token
 
 from .contract import CONTRACT_VERSION, ContractError, parse_output, parse_rfc3339
@@ -122,8 +124,11 @@ def clear_cache() -> None:
 
 def _run_and_cache(config: Mapping[str, Any], key: _CacheKey, reason: str) -> Credentials:
     argv: list[str] = config["exec_command"]
-    logger.debug("Running the credential command %r (reason: %s).", argv[0], reason)
-    stdout = run_command(argv, _environment(config, reason), float(config["exec_timeout"]))
+    interactive = _interactive(config, argv[0])
+    logger.debug("Running the credential command %r (reason: %s)%s.", argv[0], reason,
+                 ", interactively on the terminal" if interactive else "")
+    stdout = run_command(argv, _environment(config, reason, interactive), float(config["exec_timeout"]),
+                         interactive=interactive)
     try:
         credentials = parse_output(stdout, config.get("username"))
     except ContractError as error:
@@ -145,13 +150,38 @@ def _run_and_cache(config: Mapping[str, Any], key: _CacheKey, reason: str) -> Cr
     return credentials
 
 
-def _environment(config: Mapping[str, Any], reason: str) -> dict[str, str]:
+def _interactive(config: Mapping[str, Any], name: str) -> bool:
+    """Whether this run gets the terminal; ``always`` without one fails before anything starts."""
+    mode = config.get("exec_interactive") or "never"
+    if mode == "never":
+        return False
+    if _stdin_is_terminal():
+        return True
+    if mode == "always":
+        raise LoginFailedError(
+            f"exec_interactive = always: the credential command {name!r} needs a terminal to talk to "
+            "you, but standard input is not a terminal, so it was not started. Run the program from a "
+            "terminal, or set exec_interactive = if-available to let the command run without one."
+        )
+    return False
+
+
+def _stdin_is_terminal() -> bool:
+    # The same test as the core's: when it holds, the core calls this hook without plugin_timeout.
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, AttributeError):  # closed, or replaced by an object without isatty
+        return False
+
+
+def _environment(config: Mapping[str, Any], reason: str, interactive: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env.update(config.get("exec_env") or {})
     for name in RESERVED_VARIABLES:
         env.pop(name, None)  # an inherited value must not pose as ours
     env["LINKAHEAD_URL"] = str(config["url"])
     env["LINKAHEAD_AUTH_REASON"] = reason
+    env["LINKAHEAD_AUTH_INTERACTIVE"] = "1" if interactive else "0"
     if config.get("username"):
         env["LINKAHEAD_USERNAME"] = str(config["username"])
     return env

@@ -10,15 +10,31 @@ from typing import Any
 from linkahead import Option
 from linkahead.options import argv, number
 
-__all__ = ["OPTIONS", "RESERVED_VARIABLES", "environment", "DEFAULT_TIMEOUT"]
+__all__ = ["OPTIONS", "RESERVED_VARIABLES", "INTERACTIVE_MODES", "environment", "interactive_mode", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds the command may run by default."""
 
-RESERVED_VARIABLES = ("LINKAHEAD_URL", "LINKAHEAD_AUTH_REASON", "LINKAHEAD_USERNAME")
+RESERVED_VARIABLES = ("LINKAHEAD_URL", "LINKAHEAD_AUTH_REASON", "LINKAHEAD_USERNAME", "LINKAHEAD_AUTH_INTERACTIVE")
 """Set by the plugin for every run; ``exec_env`` cannot set them."""
 
+INTERACTIVE_MODES = ("never", "if-available", "always")
+"""The values of ``exec_interactive``, as kubectl's ``interactiveMode`` (``Never``, ``IfAvailable``, ``Always``)."""
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interactive_mode(value: Any) -> str:
+    """``never``, ``if-available`` or ``always``; kubectl's spellings (``IfAvailable``) are accepted too."""
+    if isinstance(value, str):
+        word = value.strip().lower().replace("_", "-")
+        word = {"ifavailable": "if-available"}.get(word, word)
+        if word in INTERACTIVE_MODES:
+            return word
+    shown = repr(value[:41] if isinstance(value, str) else value)  # a huge value is not repeated whole
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    raise ValueError(f"expected never, if-available or always, got {shown}")
 
 
 def environment(value: Any) -> dict[str, str]:
@@ -80,5 +96,13 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds the command may run before it is killed.",
         number,
         default=DEFAULT_TIMEOUT,
+    ),
+    Option(
+        "exec_interactive",
+        "Whether the command may talk to you: never (stdin /dev/null, stderr captured), if-available "
+        "(stdin and stderr are the terminal when there is one) or always (fail at once without a "
+        "terminal). For device-code and browser logins.",
+        interactive_mode,
+        default="never",
     ),
 )
