@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
-from linkahead.testing import LinkAheadTestServer, RequestInfo
+from linkahead.testing import Fault, LinkAheadTestServer, RequestInfo
 from linkahead.testing.server import LoggedRequest
 
 from .conftest import Venv, clean_env
@@ -69,6 +69,7 @@ CALLS = (
     "status_302",
     "no_url",
     "implementation_none",
+    "login_without_cookie",
     "percent_in_ini",
 )
 
@@ -144,6 +145,12 @@ def _shape(request: LoggedRequest) -> dict[str, Any]:
     }
 
 
+def _login_without_cookie(request: RequestInfo) -> Fault | None:
+    if request.path == "login" and b"username=nocookie" in request.body:
+        return Fault(status=200, body=b"<Response/>")
+    return None
+
+
 def _status_route(status: int, url: str) -> Any:
     def answer(request: RequestInfo) -> tuple[int, dict[str, str], bytes]:
         if status == 302:
@@ -159,6 +166,7 @@ def _run_side(python: Path, encode_py: Path, tmp: Path, root_path: str) -> Side:
         server.files["x/y"] = b"the file x/y"
         server.files["x"] = b"the file x"
         server.add_user("percent", "admin-%-Pa55")
+        server.fault = _login_without_cookie
         for status in (201, 204, 302):
             server.routes[("GET", f"Status/{status}")] = _status_route(status, server.url)
         spec = {

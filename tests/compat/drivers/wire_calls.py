@@ -217,6 +217,13 @@ def implementation_none() -> None:
     _read(_connection().retrieve(["Entity", "9"]))
 
 
+def login_without_cookie() -> None:
+    # The server answers this user's login 200 without a Set-Cookie (upstream's MockUpServerConnection
+    # does that); the requests after it carry no session and are refused.
+    _configure(username="nocookie", password="any", password_method="plain")
+    _read(_connection().retrieve(["Entity", "11"]))
+
+
 def percent_in_ini() -> None:
     # Upstream's interpolation: "%%" in the file is one "%" in the value.
     import linkahead
