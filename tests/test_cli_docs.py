@@ -24,7 +24,9 @@ def load_extension(name: str) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("subcommand", [None, "methods", "status", "config", "login", "logout", "demo", "doctor", "serve"])
+@pytest.mark.parametrize(
+    "subcommand", [None, "methods", "status", "config", "login", "logout", "demo", "doctor", "serve"]
+)
 def test_cli_reference_is_the_console_scripts_help(subcommand: str | None) -> None:
     docs_help = load_extension("linkahead_cli").help_text(subcommand)
     script = Path(sys.executable).parent / "linkahead-auth"
