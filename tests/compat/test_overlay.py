@@ -36,10 +36,12 @@ GPGCONF = shutil.which("gpgconf")
 OTHER_SECTIONS = "\n[Container]\ndebug = 0\n\n[caoscrawler]\nsendmail = /usr/sbin/sendmail\n"
 
 
-@pytest.fixture
-def standin(linkahead_server: LinkAheadTestServer) -> XmlStandIn:
-    linkahead_server.request_log = []
-    return XmlStandIn(linkahead_server).install()
+@pytest.fixture(params=["/", "/linkahead/"], ids=["root", "root-path"])
+def standin(request: pytest.FixtureRequest) -> Iterator[XmlStandIn]:
+    """The stand-in on a server at ``/`` and at a root path (a ``url`` with a path, as behind a proxy)."""
+    with LinkAheadTestServer(root_path=request.param) as server:
+        server.request_log = []
+        yield XmlStandIn(server).install()
 
 
 def _run_driver(venv: Venv, work: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
