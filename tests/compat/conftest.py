@@ -333,9 +333,3 @@ def uv() -> Path:
     except (Unreachable, subprocess.TimeoutExpired) as error:
         pytest.skip(str(error))
     return path / "bin" / "uv"
-
-
-@pytest.fixture(scope="session")
-def dev_python() -> Path:
-    """The interpreter running the tests: this project's development environment."""
-    return Path(sys.executable)
