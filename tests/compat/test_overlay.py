@@ -54,6 +54,7 @@ def _run_driver(venv: Venv, work: Path, env: dict[str, str] | None = None) -> di
 def _check_server_side(standin: XmlStandIn, observed: dict[str, Any]) -> None:
     assert observed["connection_module"] == "linkahead.connection.connection"
     assert {"Connection", "Container", "caoscrawler"} <= set(observed["config_sections"])
+    assert observed["config_url"] == standin.server.url
     assert observed["count"] == 1  # COUNT Record: the RecordType is not a Record
     assert observed["empty_unique"] == "EmptyUniqueQueryError"
     assert observed["missing"] == "EntityDoesNotExistError"

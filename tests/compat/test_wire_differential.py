@@ -70,8 +70,10 @@ CALLS = (
     "no_url",
     "implementation_none",
     "login_without_cookie",
+    "login_without_cookie_anonymous",
     "percent_in_ini",
 )
+ANONYMOUS_SERVER_CALLS = {"login_without_cookie_anonymous"}
 
 # Differences the project keeps on purpose, in the requests or in what the caller sees. Each row:
 # call name -> where docs/migrating.rst gives the reason. A call listed here may differ in any way,
@@ -188,6 +190,7 @@ def _run_side(python: Path, encode_py: Path, tmp: Path, root_path: str) -> Side:
         try:
             for call in CALLS:
                 seen = len(server.request_log)
+                server.anonymous = call in ANONYMOUS_SERVER_CALLS
                 driver.stdin.write(json.dumps({"call": call}) + "\n")
                 driver.stdin.flush()
                 line = driver.stdout.readline()

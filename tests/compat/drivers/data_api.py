@@ -37,6 +37,7 @@ def main(work: Path) -> None:
     step = "configuration"
     config = db.get_config()
     observed["config_sections"] = sorted(config.sections())
+    observed["config_url"] = config["Connection"]["url"]  # how caoscrawler reads it
     observed["connection_module"] = type(db.get_connection()).__module__
     observed["password_method"] = db.get_connection().method.name
 

@@ -224,6 +224,13 @@ def login_without_cookie() -> None:
     _read(_connection().retrieve(["Entity", "11"]))
 
 
+def login_without_cookie_anonymous() -> None:
+    # The same on a server that serves requests without a session as "anonymous" (the test switches
+    # it on for this call): the call succeeds without a cookie.
+    _configure(username="nocookie", password="any", password_method="plain")
+    _read(_connection().retrieve(["Entity", "12"]))
+
+
 def percent_in_ini() -> None:
     # Upstream's interpolation: "%%" in the file is one "%" in the value.
     import linkahead
