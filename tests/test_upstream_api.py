@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -203,6 +204,8 @@ def test_ini_errors_name_the_line_never_its_text(content: str, expected: str) ->
     with pytest.raises(ConfigurationError) as info:
         linkahead.get_config()
     assert expected in str(info.value)
+    with pytest.raises(ConfigurationError, match=re.escape(expected)):
+        configuration.collect({})  # the next use reports it again
     assert "SECRET" not in str(info.value) and info.value.__context__ is None
 
 

@@ -190,8 +190,12 @@ def _read_config_files() -> list[str]:
     with _config_lock:
         _reset_config()
         _pycaosdbconf = _new_parser()
-        path = find_config_file()
-        return configure(path) if path is not None else []
+        try:
+            path = find_config_file()
+            return configure(path) if path is not None else []
+        except BaseException:
+            _reset_config()  # a broken file is reported again on the next use, not taken as empty
+            raise
 
 
 def config_to_yaml(config: configparser.ConfigParser) -> dict[str, dict[str, Any]]:
