@@ -20,7 +20,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
-from .redaction import quoted, reveals
+from .redaction import quoted, redact
 
 __all__ = [
     "InsecureConfigFileWarning",
@@ -268,9 +268,8 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
                 values[key] = option.parse(raw)
             except ValueError as error:
                 shown = "" if option.secret else f" = {quoted(raw)}"
-                detail = str(error)
-                if option.secret and reveals(detail, raw):
-                    detail = "the value is not accepted (it is secret, so it is not shown)"
+                # A converter that repeats the value it got must not show a secret one.
+                detail = redact(str(error), [raw]) if option.secret and isinstance(raw, str) else str(error)
                 raise ConfigurationError(
                     _redacted(f"Invalid {key}{shown} ({_where(origin)}): {detail}.")
                 ) from None

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from ..exceptions import LinkAheadException, LoginFailedError, error_for_status
 from ..plugins import Method
+from ..redaction import reveals
 from ..tokens import parse_token, session_token_from_set_cookie
 from .transport import Response
 
@@ -241,22 +242,34 @@ class AuthSession:
                        refresh_at=min(session_deadline, credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
-        """``POST login``; the session token, or ``None`` when the server rejected the credentials."""
-        body = urlencode({"username": credentials.username, "password": credentials.password})
+        """``POST login``; the session token, or ``None`` when the server rejected the credentials.
+
+        An error never quotes the server's answer: a proxy or a misconfigured server may echo the
+        request, and the request holds the password.
+        """
+        body = _login_form(credentials)
+        if body is None:
+            raise LoginFailedError(
+                f"The password method {self._method.label} supplied a user name or password that cannot "
+                "be sent: it is not valid Unicode text (a lone surrogate, often from a mis-decoded file "
+                "or terminal). The value is not shown; check where the method gets it from."
+            )
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         response = self._send("POST", "login", headers, body)
-        data = response.read()
+        response.read()
         if response.status == 401:
             logger.debug("The server rejected the login of %r.", credentials.username)
             return None
+        reason = _safe_reason(response.reason, credentials)
         if response.status >= 500:  # the server's trouble, not the credentials'
-            raise error_for_status(response.status, response.reason, data,
+            # The body is dropped too: it may echo the request, and errors keep their body.
+            raise error_for_status(response.status, reason, b"",
                                    f"The login of user {credentials.username!r}")
         if response.status != 200:
             raise LoginFailedError(
                 f"The login of user {credentials.username!r} failed: the server answered "
-                f"{response.status} {response.reason}. Is url the LinkAhead server's base URL? "
-                f"{_short_body(data)}".rstrip()
+                f"{response.status} {reason}. Is url the LinkAhead server's base URL (not a proxy, a "
+                "redirect or a web page)? The answer is not shown: it may repeat the password."
             )
         token = session_token_from_set_cookie(response.getheader("Set-Cookie"))
         if not token:
@@ -319,9 +332,21 @@ def _token_lifetime(token: str) -> float | None:
     return info.timeout_ms / 1000.0
 
 
-def _short_body(data: bytes) -> str:
-    text = data[:200].decode("utf-8", "replace").strip()
-    return f"Server said: {' '.join(text.split())}" if text else ""
+def _login_form(credentials: PasswordCredentials) -> str | None:
+    """The login form, or ``None`` when a value cannot be encoded (computed outside any ``except``
+    block, so that no error raised afterwards carries the encoder's error, which holds the value)."""
+    try:
+        return urlencode({"username": credentials.username, "password": credentials.password})
+    except UnicodeError:
+        return None
+
+
+def _safe_reason(reason: str, credentials: PasswordCredentials) -> str:
+    """The reason phrase of an answer to the login, unless it may repeat the password."""
+    shown = " ".join(str(reason or "").split())[:60]
+    if reveals(shown, credentials.password) or reveals(shown, quote_plus(credentials.password)):
+        return "(reason phrase not shown: it repeats part of the request)"
+    return shown
 
 
 def _clone(error: LinkAheadException) -> LinkAheadException:

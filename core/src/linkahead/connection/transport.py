@@ -139,7 +139,7 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
         return pool
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:  # requests before 2.32
-        pool = super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        pool = super().get_connection(*args, **kwargs)
         attach_to(pool)
         return pool
 
@@ -178,7 +178,7 @@ class RequestsResponse:
                     WATCHDOG.finished(deadline)
                     release()
 
-                raw.release_conn = release_after_deadline
+                raw.release_conn = release_after_deadline  # type: ignore[method-assign]
 
     def read(self, size: int | None = None) -> bytes:
         """Read the body; without ``size`` all of it (the connection is then free for reuse).
