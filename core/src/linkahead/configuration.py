@@ -264,15 +264,18 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
         if raw is None and origin == ARGUMENT:
             values[key] = None  # an explicit None: "not set" (for proxies: "no proxy")
         else:
+            problem: ValueError | None = None
             try:
                 values[key] = option.parse(raw)
             except ValueError as error:
+                problem = error
+            if problem is not None:
+                # Raised here, not in the except block: the converter's error and what it wraps
+                # may hold the value, and must not stay attached as __context__.
                 shown = "" if option.secret else f" = {quoted(raw)}"
                 # A converter that repeats the value it got must not show a secret one.
-                detail = redact(str(error), [raw]) if option.secret and isinstance(raw, str) else str(error)
-                raise ConfigurationError(
-                    _redacted(f"Invalid {key}{shown} ({_where(origin)}): {detail}.")
-                ) from None
+                detail = redact(str(problem), [raw]) if option.secret and isinstance(raw, str) else str(problem)
+                raise ConfigurationError(_redacted(f"Invalid {key}{shown} ({_where(origin)}): {detail}."))
         origins[key] = origin
 
     for option in declared.values():

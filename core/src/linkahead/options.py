@@ -203,12 +203,14 @@ def _check_proxy_userinfo(parts: SplitResult, shown: str) -> None:
             continue
         try:
             unquote(part, errors="strict").encode("latin-1")
+            continue
         except UnicodeError:
-            raise ValueError(
-                f"the {what} in the proxy URL {shown} cannot be sent to the proxy: after percent-decoding "
-                "it must be Latin-1 text (a %XX sequence that is not UTF-8, or a character beyond "
-                "Latin-1). Percent-encode such characters as UTF-8, or change the proxy password"
-            ) from None
+            pass  # raised below, outside the except block: the encoder's error holds the value
+        raise ValueError(
+            f"the {what} in the proxy URL {shown} cannot be sent to the proxy: after percent-decoding "
+            "it must be Latin-1 text (a %XX sequence that is not UTF-8, or a character beyond "
+            "Latin-1). Percent-encode such characters as UTF-8, or change the proxy password"
+        )
 
 
 def _split_url(value_text: str) -> SplitResult:
@@ -225,17 +227,26 @@ def _split_url(value_text: str) -> SplitResult:
     if any(c.isspace() or c < " " or c == "\x7f" for c in value_text):
         raise ValueError(f"{shown} contains a blank or a control character; percent-encode it or remove it."
                          f"{delimiters}".rstrip("."))
+    # The errors are raised after the except blocks: urlsplit's error, which may hold a piece of
+    # the password, must not stay attached as __context__.
+    problem = ""
     try:
         parts = urlsplit(value_text)
-    except ValueError:
-        raise ValueError(f"{shown} is not a valid URL (check the brackets around an IPv6 address)."
-                         f"{delimiters}".rstrip(".")) from None
-    try:
         parts.port  # noqa: B018 -- raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"{shown} is not a valid URL: the port must be a number from 0 to 65535."
-                         f"{delimiters}".rstrip(".")) from None
+        problem = "the port must be a number from 0 to 65535" if "://" in value_text and _parses(value_text) \
+            else "check the brackets around an IPv6 address"
+    if problem:
+        raise ValueError(f"{shown} is not a valid URL: {problem}.{delimiters}".rstrip("."))
     return parts
+
+
+def _parses(value_text: str) -> bool:
+    try:
+        urlsplit(value_text)
+    except ValueError:
+        return False
+    return True
 
 
 def path(value: Any) -> str:

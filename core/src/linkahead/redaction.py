@@ -74,6 +74,9 @@ def _plain_user(user: str) -> bool:
 def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` for a message: URL passwords hidden, cut after ``limit`` characters."""
     text = value if isinstance(value, str) else None
+    if text is not None and any("\ud800" <= c <= "\udfff" for c in text):
+        # Text that cannot be encoded is usually a mistyped or mis-decoded credential.
+        return "(a value with a broken character, not shown)"
     if text is not None and "@" in text:
         text = hide_userinfo(text)
     if text is not None and len(text) > limit:

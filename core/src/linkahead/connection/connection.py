@@ -29,7 +29,7 @@ from ..exceptions import (
 )
 from ..options import CORE_OPTIONS
 from ..version import __version__
-from .session import AuthSession
+from .session import AuthSession, repeated_401_message
 from .transport import RequestsTransport, Response, Transport
 
 __all__ = ["configure_connection", "get_connection", "make_uri_path", "_Connection"]
@@ -230,11 +230,7 @@ class _Connection:
             if attempt == 2:
                 break
             state = auth.rejected(state)
-        raise LoginFailedError(
-            f"The server answered 401 (not authenticated) to {method} {path} even after a fresh "
-            f"login with password method {self.method.label}. The account may lack access, or "
-            "the server rejects the session; check username and the server's authentication realm."
-        )
+        raise LoginFailedError(repeated_401_message(f"{method} {path}", self.method.label, state.credentials))
 
     def _send(self, method: str, path: str, headers: Mapping[str, str], body: Any) -> Response:
         transport = self._transport

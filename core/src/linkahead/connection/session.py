@@ -23,7 +23,7 @@ from ..redaction import reveals
 from ..tokens import parse_token, session_token_from_set_cookie
 from .transport import Response
 
-__all__ = ["SessionState", "AuthSession"]
+__all__ = ["SessionState", "AuthSession", "repeated_401_message"]
 
 logger = logging.getLogger("linkahead.connection")
 
@@ -355,3 +355,36 @@ def _clone(error: LinkAheadException) -> LinkAheadException:
     clone.args = error.args
     clone.__dict__.update(error.__dict__)
     return clone
+
+
+def repeated_401_message(request: str, method_label: str, credentials: Credentials | None) -> str:
+    """The message for a 401 that came back even after the one recovery (a new login or new credentials).
+
+    Worded for what happened with this kind of credentials: a 401 says "not authenticated", not
+    "not allowed" (that is 403), so it does not blame the account's permissions.
+    """
+    lead = f"The server answered 401 (not authenticated) to {request} twice"
+    if isinstance(credentials, PasswordCredentials):
+        return (
+            f"{lead}: the password method {method_label} logged in again in between and the server "
+            "accepted that login, yet not the session it had just issued. The server ends sessions as "
+            "fast as it makes them (restarted or overloaded, or several servers behind a load balancer "
+            "that do not share sessions). Try again; if it persists, ask the server's administrator."
+        )
+    if isinstance(credentials, TokenCredentials):
+        return (
+            f"{lead}: the password method {method_label} supplied a new token in between and the server "
+            "did not accept that one either (expired, already used up, or issued for another server). "
+            "Get a new token and configure the connection again."
+        )
+    if isinstance(credentials, HeaderCredentials):
+        return (
+            f"{lead}: the password method {method_label} supplied new request headers in between and "
+            "the server (or the single sign-on front end before it) did not accept those either. Check "
+            "the method's configuration and that your sign-on is still valid."
+        )
+    return (
+        f"{lead}: the server does not serve this request without authentication (password method "
+        f"{method_label}). Use a password method that logs in, or ask the administrator to allow "
+        "anonymous access."
+    )
