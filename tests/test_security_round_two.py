@@ -439,7 +439,7 @@ def test_16_a_plugin_calling_sys_exit_is_a_plugin_error(linkahead_server: LinkAh
 
     connection = linkahead.configure_connection(url=linkahead_server.url, password_method=Exits(),
                                                 plugin_timeout=plugin_timeout)
-    with pytest.raises(PluginError, match="'exits' failed in get_credentials: called sys.exit()"):
+    with pytest.raises(PluginError, match=r"'exits' failed in get_credentials: called sys\.exit\(\)"):
         connection.retrieve(["Info"])
 
 
@@ -462,7 +462,7 @@ def test_16_keyboard_interrupt_stays_one(linkahead_server: LinkAheadTestServer,
 def test_16_sys_exit_on_import_is_a_plugin_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     register_distribution(tmp_path, "acme-quits", "quits", "acme_quits", "import sys\nsys.exit('bye')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(PluginError, match="'quits' .* calls sys.exit\\(\\) on import"):
+    with pytest.raises(PluginError, match=r"'quits' .* calls sys\.exit\(\) on import"):
         linkahead.configure_connection(url="http://127.0.0.1:1/", password_method="quits")
 
 
@@ -478,7 +478,7 @@ def test_18_unusable_environment_proxy_matters_only_when_used(
     assert connection.config["https_proxy"] is None
     assert connection.retrieve(["Info"]).status == 200
     # An https:// url would use it: a clear error naming the variable.
-    with pytest.raises(ConfigurationError, match="environment HTTPS_PROXY.*HTTPS proxies are not supported"):
+    with pytest.raises(ConfigurationError, match=r"environment HTTPS_PROXY.*HTTPS proxies are not supported"):
         linkahead.configure_connection(url="https://linkahead.example/", username="auditor", password=PASSWORD)
     # ... unless NO_PROXY exempts the server.
     monkeypatch.setenv("NO_PROXY", "linkahead.example")
@@ -552,7 +552,7 @@ def test_20_two_distributions_with_one_method_name_are_refused(
     assert connection.method.distribution == "linkahead-auth-plain"
     assert connection.retrieve(["Info"]).status == 200
 
-    code, output = cli("methods")
+    _, output = cli("methods")
     assert "refuses to choose" in output
     report = json.loads(cli("methods", "--json")[1])
     twins = {item["select"] for item in report["methods"] if item["name"] == "twin"}
