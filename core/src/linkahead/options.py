@@ -281,7 +281,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option(
         "password_method",
         "Where credentials come from: the name of an installed password method (plain, input, pass, "
-        "keyring, auth_token, unauthenticated, exec, ...).",
+        "keyring, auth_token, unauthenticated, exec, ...); <distribution>:<method> chooses when two "
+        "installed distributions provide the same name.",
         text,
         default="plain",
     ),
@@ -289,8 +290,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option("password_identifier", "The entry in the password store, for password_method pass.", text),
     Option("auth_token", "A LinkAhead authentication token; implies password_method auth_token.", text,
            secret=True),
-    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none.",
-           timeout, default=210.0),
+    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none. "
+           "A whole request, answer included, may take connect + read.", timeout, default=210.0),
     Option("ssl_insecure", "Do not check the server's TLS certificate (dangerous; prints a warning).", boolean,
            default=False),
     Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),
