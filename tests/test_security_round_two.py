@@ -373,6 +373,7 @@ def test_11_a_trickling_server_cannot_hold_a_request_beyond_its_deadline(trickle
 def test_11_the_deadline_leaves_pooled_connections_usable(linkahead_server: LinkAheadTestServer) -> None:
     from linkahead.connection.deadline import WATCHDOG
 
+    pending = WATCHDOG.pending()  # other tests' unread answers may still be watched
     connection = linkahead.configure_connection(url=linkahead_server.url, username="auditor", password=PASSWORD,
                                                 timeout=0.2)
     for _ in range(30):
@@ -380,8 +381,8 @@ def test_11_the_deadline_leaves_pooled_connections_usable(linkahead_server: Link
     # Outlive every deadline: the watchdog must not have touched a connection back in the pool.
     time.sleep(0.5)
     assert connection.retrieve(["Info"]).read()
-    assert WATCHDOG.pending() <= 1
-    assert linkahead_server.counters.connections <= 3 if hasattr(linkahead_server.counters, "connections") else True
+    assert WATCHDOG.pending() <= pending + 1
+    assert linkahead_server.counters.connections == 1  # one pooled connection, never shut down
 
 
 # -- 12: a hung plugin costs one thread, not one per call ----------------------------------------

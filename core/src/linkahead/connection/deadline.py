@@ -7,7 +7,7 @@ when its deadline passes, which ends the blocked read at once. The transport the
 :class:`~linkahead.exceptions.LinkAheadTimeoutError`.
 
 A deadline is finished -- and the watchdog leaves the socket alone -- before the connection
-goes back to the pool, under the deadline's lock, so the watchdog can never hit a connection
+goes back to the pool, under the watchdog's lock, so the watchdog can never hit a connection
 that another request is using by then.
 """
 
@@ -18,6 +18,7 @@ import itertools
 import socket
 import threading
 import time
+import weakref
 from typing import Any
 
 __all__ = ["Deadline", "WATCHDOG", "current", "attach_to"]
@@ -27,52 +28,50 @@ _RETRY = 0.05
 
 
 class Deadline:
-    """The deadline of one request: when it passes, the request's socket is shut down."""
+    """The deadline of one request: when it passes, the request's socket is shut down.
 
-    __slots__ = ("at", "seconds", "fired", "_connection", "_done", "_lock")
+    Its state changes under the watchdog's lock (see :class:`_Watchdog`), so finishing a request
+    and expiring it never overlap.
+    """
+
+    __slots__ = ("at", "seconds", "fired", "_connection", "_done")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.fired = False
-        self._connection: Any = None
+        # Weak: an answer nobody reads must not keep its connection alive until the deadline.
+        self._connection: weakref.ref[Any] | None = None
         self._done = False
-        self._lock = threading.Lock()
 
     def attach(self, connection: Any) -> None:
         """The urllib3 connection this request uses (called in the request's thread)."""
-        with self._lock:
-            if not self._done:
-                self._connection = connection
-
-    def finish(self) -> None:
-        """The request is over (answer read, failed or closed); the watchdog must not touch it."""
-        with self._lock:
-            self._done = True
-            self._connection = None
+        if not self._done:
+            self._connection = weakref.ref(connection)
 
     @property
     def done(self) -> bool:
         return self._done
 
-    def expire(self) -> bool:
+    def _expire(self) -> bool:
         """Shut the socket down; ``False`` when there is no socket yet (try again shortly)."""
-        with self._lock:
-            if self._done:
-                return True
-            sock = getattr(self._connection, "sock", None)
-            if sock is None:
-                return False
-            self.fired = True
-            raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
-            try:
-                # socket.socket's own shutdown, also for an SSLSocket: the blocked reader sees
-                # the end of the stream, and the TLS object stays intact for its cleanup.
-                if isinstance(raw, socket.socket):
-                    socket.socket.shutdown(raw, socket.SHUT_RDWR)
-            except OSError:
-                pass
+        if self._done:
             return True
+        connection = self._connection() if self._connection is not None else None
+        sock = getattr(connection, "sock", None)
+        if sock is None:
+            # Not connected yet: try again shortly. Gone: nothing is left to stop.
+            return connection is None and self._connection is not None
+        self.fired = True
+        raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
+        try:
+            # socket.socket's own shutdown, also for an SSLSocket: the blocked reader sees the
+            # end of the stream, and the TLS object stays intact for its cleanup.
+            if isinstance(raw, socket.socket):
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
 
 
 class _Watchdog:
@@ -96,24 +95,31 @@ class _Watchdog:
                 self._condition.notify()
 
     def finished(self, deadline: Deadline) -> None:
-        """Forget a finished deadline; the heap is compacted once half of it is finished ones."""
-        deadline.finish()
+        """The request is over (answer read, failed or closed): the watchdog must not touch it.
+
+        Finished deadlines are dropped from the heap lazily; it is compacted once half of it are
+        finished ones.
+        """
         with self._condition:
+            if deadline._done:
+                return
+            deadline._done = True
+            deadline._connection = None
             self._finished += 1
             if self._finished > 64 and self._finished * 2 > len(self._heap):
-                self._heap = [entry for entry in self._heap if not entry[2].done]
+                self._heap = [entry for entry in self._heap if not entry[2]._done]
                 heapq.heapify(self._heap)
                 self._finished = 0
 
     def pending(self) -> int:
         """Deadlines still watched (for tests and benchmarks)."""
         with self._condition:
-            return sum(1 for entry in self._heap if not entry[2].done)
+            return sum(1 for entry in self._heap if not entry[2]._done)
 
     def _run(self) -> None:
         with self._condition:
             while True:
-                while self._heap and self._heap[0][2].done:
+                while self._heap and self._heap[0][2]._done:
                     heapq.heappop(self._heap)
                     self._finished = max(0, self._finished - 1)
                 if not self._heap:
@@ -124,7 +130,7 @@ class _Watchdog:
                     self._condition.wait(wait)
                     continue
                 _, _, deadline = heapq.heappop(self._heap)
-                if not deadline.expire():
+                if not deadline._expire():
                     deadline.at = time.monotonic() + _RETRY
                     heapq.heappush(self._heap, (deadline.at, next(self._counter), deadline))
 
