@@ -425,6 +425,16 @@ def test_13_huge_values_give_short_messages(key: str) -> None:
     assert "characters)" in str(info.value) or key == "url"
 
 
+@pytest.mark.parametrize(("scheme", "extra"), [("https", {"ssl_insecure": True}), ("http", {})])
+def test_13_huge_host_names_give_short_warnings(scheme: str, extra: dict[str, Any]) -> None:
+    url = f"{scheme}://{'h' * 100_000}.example/"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        linkahead.configure_connection(url=url, username="auditor", password=PASSWORD, **extra)
+    assert caught
+    assert all(len(str(warning.message)) < 1000 for warning in caught)
+
+
 # -- 16: sys.exit() in a plugin ------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ import requests.utils
 import urllib3.exceptions
 
 from ..exceptions import ConfigurationError, LinkAheadConnectionError, LinkAheadTimeoutError
-from ..redaction import hide_userinfo, redact, redact_url_passwords
+from ..redaction import QUOTE_LIMIT, hide_userinfo, quoted, redact, redact_url_passwords
 from .deadline import WATCHDOG, Deadline, attach_to, set_current
 
 __all__ = [
@@ -350,7 +350,7 @@ def _verify_setting(config: Mapping[str, Any], parts: SplitResult) -> bool | str
     if config.get("ssl_insecure"):
         if parts.scheme.lower() == "https":
             warnings.warn(
-                f"ssl_insecure is set: the TLS certificate of {parts.hostname} is NOT checked, so anyone "
+                f"ssl_insecure is set: the TLS certificate of {_cut(parts.hostname or '')} is NOT checked, so anyone "
                 "between you and the server can read your password and data. Use cacert = /path/ca.pem "
                 "instead.",
                 InsecureConnectionWarning,
@@ -369,14 +369,14 @@ def _verify_setting(config: Mapping[str, Any], parts: SplitResult) -> bool | str
         cacert = str(cacert)
         if not os.path.isfile(cacert):
             raise ConfigurationError(
-                f"cacert = {cacert!r} is not a file. Point it to a PEM file with the certificate "
+                f"cacert = {quoted(cacert)} is not a file. Point it to a PEM file with the certificate "
                 "authority that signed the server's certificate."
             )
         try:
             ssl.create_default_context(cafile=cacert)
         except (ssl.SSLError, OSError, ValueError) as error:
             raise ConfigurationError(
-                f"cacert = {cacert!r} holds no usable PEM certificate ({_one_line(error)}). It must contain "
+                f"cacert = {quoted(cacert)} holds no usable PEM certificate ({_one_line(error)}). It must contain "
                 "the '-----BEGIN CERTIFICATE-----' block of the certificate authority that signed the "
                 "server's certificate."
             ) from None
@@ -392,8 +392,8 @@ def _warn_if_cleartext(config: Mapping[str, Any], parts: SplitResult) -> None:
     if is_loopback_host(host):
         return
     warnings.warn(
-        f"url {parts.scheme}://{parts.netloc}/ is plain http to {host}, which is not this machine: the "
-        f"password or token of password_method {method!r} crosses the network in clear text, readable "
+        f"url {_cut(f'{parts.scheme}://{parts.netloc}/')} is plain http to {_cut(host)}, which is not this "
+        f"machine: the password or token of password_method {method!r} crosses the network in clear text, readable "
         "by anyone on the way. Use an https:// url.",
         CleartextPasswordWarning,
         stacklevel=_caller_stacklevel(),
@@ -564,6 +564,11 @@ def _innermost_reason(error: BaseException) -> str:
         seen = inner
     text = str(seen) or type(seen).__name__
     return " ".join(text.split())[:300]
+
+
+def _cut(text: str) -> str:
+    """``text`` for a message: at most :data:`~linkahead.redaction.QUOTE_LIMIT` characters."""
+    return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}... ({len(text)} characters)"
 
 
 def _one_line(error: BaseException) -> str:
