@@ -173,7 +173,7 @@ class RequestsResponse:
             release = getattr(raw, "release_conn", None)
             if callable(release):
                 def release_after_deadline() -> None:
-                    # Finished first, under the deadline's lock: once the connection is back
+                    # Finished first, under the watchdog's lock: once the connection is back
                     # in the pool the watchdog must not shut it down.
                     WATCHDOG.finished(deadline)
                     release()
