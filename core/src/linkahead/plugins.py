@@ -27,7 +27,6 @@ import contextvars
 import importlib.metadata as metadata
 import os
 import re
-import shlex
 import sys
 import threading
 import time
@@ -113,7 +112,11 @@ def is_distribution_name(name: str) -> bool:
 
 def _pip_target(name: str) -> str:
     """``name`` as a ``pip install`` argument: as it is when valid, shell-quoted otherwise."""
-    return name if is_distribution_name(name) else shlex.quote(name)
+    if is_distribution_name(name):
+        return name
+    import shlex  # only for a name that needs quoting
+
+    return shlex.quote(name)
 
 
 def _distribution_paths() -> list[str]:

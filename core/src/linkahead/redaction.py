@@ -16,10 +16,8 @@ values that are not secret options but may *contain* a secret: a URL with ``user
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from html import escape
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -92,6 +90,9 @@ def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
 
 def secret_forms(secret: str) -> set[str]:
     """The forms ``secret`` may take in a message: raw, URL- and form-encoded, escaped, repr'd."""
+    import json  # only when there is a secret to look for
+    from html import escape  # (html loads a large table)
+
     forms = {secret, quote(secret, safe="", errors="surrogatepass"),
              quote_plus(secret, errors="surrogatepass"), quote(secret, errors="surrogatepass"),
              escape(secret), escape(secret, quote=False), repr(secret)[1:-1],
