@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -78,6 +79,10 @@ class _Watchdog:
     """One daemon thread that expires deadlines in order; started on first use."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every deadline and the thread (also what a forked child does)."""
         self._heap: list[tuple[float, int, Deadline]] = []
         self._counter = itertools.count()
         self._condition = threading.Condition(threading.Lock())
@@ -136,6 +141,11 @@ class _Watchdog:
 
 
 WATCHDOG = _Watchdog()
+
+if hasattr(os, "register_at_fork"):
+    # A forked child has no watchdog thread, and the lock may have been held by another thread
+    # at the fork: start afresh (the parent's requests are not the child's to watch).
+    os.register_at_fork(after_in_child=WATCHDOG.reset)
 
 _local = threading.local()
 
