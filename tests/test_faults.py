@@ -265,7 +265,7 @@ def test_401_for_ever_costs_one_login_per_call(linkahead_server: LinkAheadTestSe
     with linkahead_server.route("GET", "Entity", always(401)):
         for _ in range(calls):
             started = time.monotonic()
-            with pytest.raises(LoginFailedError, match="even after a fresh login"):
+            with pytest.raises(LoginFailedError, match="logged in again in between"):
                 connection.retrieve(["Entity"])
             assert time.monotonic() - started < READ_TIMEOUT + SLACK
     assert linkahead_server.counters.logins == calls

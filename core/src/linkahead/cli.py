@@ -29,7 +29,7 @@ from .connection.connection import _Connection
 from .demo import run_demo, who_am_i
 from .exceptions import ConfigurationError, LinkAheadException
 from .options import CORE_OPTIONS, Option
-from .redaction import URL_PASSWORD, redact_url_passwords
+from .redaction import URL_PASSWORD, hide_userinfo, redact, redact_url_passwords
 from .testing import serve
 from .version import __version__
 
@@ -70,11 +70,10 @@ class RedactingFormatter(logging.Formatter):
         return self.redact(super().format(record))
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
+        text = redact(text, self.secrets)
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(r"\1***", text)
-        return text
+        return redact_url_passwords(text)
 
 
 class CliError(Exception):
@@ -186,11 +185,8 @@ def _config_file() -> dict[str, Any]:
     return {"path": str(found.absolute()), "source": source, "searched": searched}
 
 
-def _check_url(kwargs: dict[str, Any]) -> None:
-    if "url" in kwargs:
-        return
-    settings = configuration.collect({})
-    if settings.values.get("url"):
+def _check_url(kwargs: dict[str, Any], settings: configuration.RawSettings) -> None:
+    if "url" in kwargs or settings.values.get("url"):
         return
     where = f"the [Connection] section of {settings.file}" if settings.file else "no configuration file was found"
     raise ConfigurationError(
@@ -199,14 +195,37 @@ def _check_url(kwargs: dict[str, Any]) -> None:
     )
 
 
+def _learn_secrets(formatter: RedactingFormatter, settings: configuration.RawSettings) -> None:
+    """Teach the formatter the raw secrets before they are checked: a failing check may quote them."""
+    for key, value in settings.values.items():
+        if not isinstance(value, str) or not value:
+            continue
+        if key in ("password", "auth_token"):
+            formatter.secrets.add(value)
+        elif key.endswith("_proxy") and "@" in value:
+            userinfo = value[value.find("://") + 3 if "://" in value else 0:value.rfind("@")]
+            password = userinfo.partition(":")[2]
+            formatter.secrets.update(part for part in (userinfo, password) if len(part) >= 4)
+
+
 def _configure(args: argparse.Namespace, formatter: RedactingFormatter) -> _Connection:
     kwargs = _connection_kwargs(args)
-    _check_url(kwargs)
+    settings = configuration.collect(kwargs)
+    _learn_secrets(formatter, settings)
+    _check_url(kwargs, settings)
     connection = _Connection.get_instance().configure(**kwargs)
     config = connection.config
     formatter.secrets.update(str(config[key]) for key in config
                              if config.is_secret(key) and config[key] not in (None, ""))
     return connection
+
+
+def _shown(value: Any) -> Any:
+    """A raw, unchecked value for display: URL passwords hidden, cut to a sensible length."""
+    if not isinstance(value, str):
+        return value
+    value = hide_userinfo(value)
+    return value if len(value) <= 300 else value[:300] + "..."
 
 
 def _method_info(method: plugins.Method) -> dict[str, Any]:
@@ -219,8 +238,10 @@ def _method_text(info: dict[str, Any]) -> str:
     return str(info["name"])
 
 
-def _error_info(error: BaseException) -> dict[str, str]:
-    return {"type": type(error).__name__, "message": _one_line(error)}
+def _error_info(error: BaseException, formatter: RedactingFormatter | None = None) -> dict[str, str]:
+    message = _one_line(error)
+    return {"type": type(error).__name__,
+            "message": formatter.redact(message) if formatter is not None else redact_url_passwords(message)}
 
 
 def _one_line(error: BaseException) -> str:
@@ -257,10 +278,15 @@ def describe_methods(check: bool = True) -> list[dict[str, Any]]:
     """Every installed method from entry-point metadata; with ``check``, each is also imported.
 
     Reading the metadata imports nothing; the check loads each plugin and records a failure as
-    ``status: broken`` with the error text instead of raising.
+    ``status: broken`` with the error text instead of raising. A method name registered by
+    several distributions is listed once per distribution, each with ``"select":
+    "<distribution>:<method>"``, the ``password_method`` value that chooses it.
     """
     described = []
-    for name, entry_point in sorted(plugins.installed_methods().items()):
+    installed = plugins.installed_methods()
+    providers = [(name, entry_point) for name in sorted(installed)
+                 for entry_point in (installed.ambiguous(name) or [installed[name]])]
+    for name, entry_point in providers:
         dist = entry_point.dist
         summary = None
         if dist is not None:
@@ -274,10 +300,13 @@ def describe_methods(check: bool = True) -> list[dict[str, Any]]:
             "status": "unchecked",
             "error": None,
             "options": None,
+            "select": None,
         }
+        if installed.ambiguous(name):
+            item["select"] = f"{item['distribution']}:{name}"
         if check:
             try:
-                method = plugins.load_method(name)
+                method = plugins.load_method(item["select"] or name, installed)
                 item["options"] = [option.name for option in method.options()]
                 item["status"] = "ok"
             except LinkAheadException as error:
@@ -288,16 +317,18 @@ def describe_methods(check: bool = True) -> list[dict[str, Any]]:
 
 
 def _shadowed() -> list[dict[str, Any]]:
-    # Two distributions publishing the same method name: only the first one is used.
-    seen: dict[str, metadata.EntryPoint] = {}
+    # Two distributions publishing the same method name: the connection refuses to choose until
+    # password_method names one as <distribution>:<method>.
+    installed = plugins.installed_methods()
     shadowed = []
-    for entry_point in metadata.entry_points(group=plugins.ENTRY_POINT_GROUP):
-        first = seen.setdefault(entry_point.name, entry_point)
-        if first is not entry_point:
+    for name in sorted(installed.providers):
+        first, *others = installed.ambiguous(name) or [installed[name]]
+        for entry_point in others:
             shadowed.append({
-                "name": entry_point.name,
+                "name": name,
                 "distribution": entry_point.dist.name if entry_point.dist else None,
-                "used": first.dist.name if first.dist else None,
+                "used": None,
+                "also": first.dist.name if first.dist else None,
             })
     return shadowed
 
@@ -321,7 +352,9 @@ def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingForma
         for item in broken:
             out.write(f"  {item['name']} ({item['distribution'] or '?'} {item['version'] or '?'}): {item['error']}\n")
     for item in shadowed:
-        out.write(f"\nNote: {item['distribution']} also provides {item['name']!r}; {item['used']} is used.\n")
+        out.write(f"\nNote: {item['also']} and {item['distribution']} both provide {item['name']!r}; the "
+                  f"connection refuses to choose. Set password_method = <distribution>:{item['name']} to "
+                  "select one, or uninstall the one you do not trust.\n")
     return EXIT_FAILURE if broken else EXIT_OK
 
 
@@ -338,8 +371,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         report.update(config_file=file_info["path"], config_source=file_info["source"],
                       searched=file_info["searched"])
         settings = configuration.collect(_connection_kwargs(args))
-        report.update(url=settings.values.get("url"), username=settings.values.get("username"),
-                      method={"name": str(settings.method), "distribution": None, "version": None})
+        report.update(url=_shown(settings.values.get("url")), username=_shown(settings.values.get("username")),
+                      method={"name": _shown(str(settings.method)), "distribution": None, "version": None})
         connection = _configure(args, formatter)
         config = connection.config
         report.update(url=config["url"], username=config.get("username"), method=_method_info(connection.method))
@@ -347,7 +380,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         report["ok"] = True
     except LinkAheadException as error:
         logger.debug("status failed", exc_info=True)
-        report["error"] = _error_info(error)
+        report["error"] = _error_info(error, formatter)
     if args.json:
         _print_json(out, report)
         return EXIT_OK if report["ok"] else EXIT_FAILURE
@@ -420,7 +453,10 @@ def config_entries(config: configuration.ConnectionConfig) -> list[dict[str, Any
             entry["value"] = "***"
         else:
             entry["value"] = _json_value(value)
-        entry["text"] = "***" if entry["value"] == "***" else _text_value(value)
+            if isinstance(entry["value"], str):
+                # A proxy URL shows its user name, never its password.
+                entry["value"] = hide_userinfo(entry["value"])
+        entry["text"] = "***" if entry["value"] == "***" else hide_userinfo(_text_value(value))
         entries.append(entry)
     return entries
 
@@ -486,9 +522,9 @@ def diagnose_config(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[dict[s
             entry["value"] = None if value is None else "***"
         else:
             entry["value"] = _json_value(value)
-        entry["text"] = "***" if entry["value"] == "***" else redact_url_passwords(_text_value(value))
+        entry["text"] = "***" if entry["value"] == "***" else hide_userinfo(_text_value(value))
         if isinstance(entry["value"], str):
-            entry["value"] = redact_url_passwords(entry["value"])
+            entry["value"] = hide_userinfo(entry["value"])
         if entry["error"]:
             entry["error"] = redact_url_passwords(entry["error"])
         entries.append(entry)
@@ -507,7 +543,7 @@ def cmd_config(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         report["ok"] = True
     except LinkAheadException as error:
         logger.debug("config failed", exc_info=True)
-        report["error"] = _error_info(error)
+        report["error"] = _error_info(error, formatter)
         # Still show the table, every bad row marked: this is the command people run when stuck.
         try:
             report["method"], entries = diagnose_config(_connection_kwargs(args))

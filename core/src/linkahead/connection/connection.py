@@ -37,7 +37,7 @@ from ..exceptions import (
 from ..options import CORE_OPTIONS, text
 from ..tokens import parse_token
 from ..version import __version__
-from .session import AuthSession
+from .session import AuthSession, repeated_401_message
 from .transport import RequestsTransport, Response, Transport
 
 __all__ = [
@@ -341,11 +341,7 @@ class _Connection:
             if isinstance(body, _ChunkReader) and not body.rewind():
                 break  # a streamed body cannot be sent twice
             state = auth.rejected(state)
-        raise LoginFailedError(
-            f"The server answered 401 (not authenticated) to {method} {path} even after a fresh "
-            f"login with password method {self.method.label}. The account may lack access, or "
-            "the server rejects the session; check username and the server's authentication realm."
-        )
+        raise LoginFailedError(repeated_401_message(f"{method} {path}", self.method.label, state.credentials))
 
     _retry_http_request = _http_request  # upstream's name for one request; the data layer may call it
 

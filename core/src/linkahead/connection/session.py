@@ -14,15 +14,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from ..exceptions import LinkAheadException, LoginFailedError, error_for_status
 from ..plugins import Method
+from ..redaction import reveals
 from ..tokens import parse_token, session_token_from_set_cookie
 from .transport import Response
 
-__all__ = ["SessionState", "AuthSession"]
+__all__ = ["SessionState", "AuthSession", "repeated_401_message"]
 
 logger = logging.getLogger("linkahead.connection")
 
@@ -241,22 +242,34 @@ class AuthSession:
                        refresh_at=min(session_deadline, credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
-        """``POST login``; the session token (``""``: accepted without one), ``None``: rejected."""
-        body = urlencode({"username": credentials.username, "password": credentials.password})
+        """``POST login``; the session token (``""``: accepted without one), ``None``: rejected.
+
+        An error never quotes the server's answer: a proxy or a misconfigured server may echo the
+        request, and the request holds the password.
+        """
+        body = _login_form(credentials)
+        if body is None:
+            raise LoginFailedError(
+                f"The password method {self._method.label} supplied a user name or password that cannot "
+                "be sent: it is not valid Unicode text (a lone surrogate, often from a mis-decoded file "
+                "or terminal). The value is not shown; check where the method gets it from."
+            )
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         response = self._send("POST", "login", headers, body)
-        data = response.read()
+        response.read()
         if response.status == 401:
             logger.debug("The server rejected the login of %r.", credentials.username)
             return None
+        reason = _safe_reason(getattr(response, "reason", "") or "", credentials)  # mock-ups have none
         if response.status >= 500:  # the server's trouble, not the credentials'
-            raise error_for_status(response.status, response.reason, data,
+            # The body is dropped too: it may echo the request, and errors keep their body.
+            raise error_for_status(response.status, reason, b"",
                                    f"The login of user {credentials.username!r}")
         if response.status != 200:
             raise LoginFailedError(
                 f"The login of user {credentials.username!r} failed: the server answered "
-                f"{response.status} {response.reason}. Is url the LinkAhead server's base URL? "
-                f"{_short_body(data)}".rstrip()
+                f"{response.status} {reason}. Is url the LinkAhead server's base URL (not a proxy, a "
+                "redirect or a web page)? The answer is not shown: it may repeat the password."
             )
         set_cookie = response.getheader("Set-Cookie")
         if not set_cookie:
@@ -332,9 +345,21 @@ def _token_lifetime(token: str) -> float | None:
     return info.timeout_ms / 1000.0
 
 
-def _short_body(data: bytes) -> str:
-    text = data[:200].decode("utf-8", "replace").strip()
-    return f"Server said: {' '.join(text.split())}" if text else ""
+def _login_form(credentials: PasswordCredentials) -> str | None:
+    """The login form, or ``None`` when a value cannot be encoded (computed outside any ``except``
+    block, so that no error raised afterwards carries the encoder's error, which holds the value)."""
+    try:
+        return urlencode({"username": credentials.username, "password": credentials.password})
+    except UnicodeError:
+        return None
+
+
+def _safe_reason(reason: str, credentials: PasswordCredentials) -> str:
+    """The reason phrase of an answer to the login, unless it may repeat the password."""
+    shown = " ".join(str(reason or "").split())[:60]
+    if reveals(shown, credentials.password) or reveals(shown, quote_plus(credentials.password)):
+        return "(reason phrase not shown: it repeats part of the request)"
+    return shown
 
 
 def _clone(error: LinkAheadException) -> LinkAheadException:
@@ -343,3 +368,36 @@ def _clone(error: LinkAheadException) -> LinkAheadException:
     clone.args = error.args
     clone.__dict__.update(error.__dict__)
     return clone
+
+
+def repeated_401_message(request: str, method_label: str, credentials: Credentials | None) -> str:
+    """The message for a 401 that came back even after the one recovery (a new login or new credentials).
+
+    Worded for what happened with this kind of credentials: a 401 says "not authenticated", not
+    "not allowed" (that is 403), so it does not blame the account's permissions.
+    """
+    lead = f"The server answered 401 (not authenticated) to {request} twice"
+    if isinstance(credentials, PasswordCredentials):
+        return (
+            f"{lead}: the password method {method_label} logged in again in between and the server "
+            "accepted that login, yet not the session it had just issued. The server ends sessions as "
+            "fast as it makes them (restarted or overloaded, or several servers behind a load balancer "
+            "that do not share sessions). Try again; if it persists, ask the server's administrator."
+        )
+    if isinstance(credentials, TokenCredentials):
+        return (
+            f"{lead}: the password method {method_label} supplied a new token in between and the server "
+            "did not accept that one either (expired, already used up, or issued for another server). "
+            "Get a new token and configure the connection again."
+        )
+    if isinstance(credentials, HeaderCredentials):
+        return (
+            f"{lead}: the password method {method_label} supplied new request headers in between and "
+            "the server (or the single sign-on front end before it) did not accept those either. Check "
+            "the method's configuration and that your sign-on is still valid."
+        )
+    return (
+        f"{lead}: the server does not serve this request without authentication (password method "
+        f"{method_label}). Use a password method that logs in, or ask the administrator to allow "
+        "anonymous access."
+    )
