@@ -17,9 +17,15 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
-from ..exceptions import LinkAheadException, LoginFailedError, error_for_status
+from ..exceptions import (
+    LinkAheadConnectionError,
+    LinkAheadException,
+    LinkAheadTimeoutError,
+    LoginFailedError,
+    error_for_status,
+)
 from ..plugins import Method
-from ..tokens import parse_token, session_token_from_set_cookie
+from ..tokens import parse_token, session_times, session_token_from_set_cookie
 from .transport import Response
 
 __all__ = ["SessionState", "AuthSession"]
@@ -29,6 +35,9 @@ logger = logging.getLogger("linkahead.connection")
 INFINITY = float("inf")
 # Refresh this long before an expiry: a tenth of the lifetime, at most 30 s.
 MAX_MARGIN = 30.0
+# A login that broke off with a connection error (a reset, a dropped keep-alive connection) is sent
+# once more before the threads waiting for it hear the error; a time-out is not repeated.
+LOGIN_ATTEMPTS = 2
 
 SendFunction = Callable[[str, str, Mapping[str, str], Any], Response]
 
@@ -48,6 +57,7 @@ class SessionState(NamedTuple):
     credentials_refresh_at: float = INFINITY
     session_timeout: float | None = None
     error: LinkAheadException | None = None
+    issued_ms: int | None = None  # the held token's issued-at (server clock), to keep the newest
 
     @property
     def ready(self) -> bool:
@@ -83,19 +93,27 @@ class AuthSession:
             return state
         return self._recover(state, rejected=False)
 
-    def adopt(self, response: Response, state: SessionState) -> None:
-        """Keep the newest ``SessionToken`` a response carries (the server renews it on the fly)."""
+    def adopt(self, response: Response, state: SessionState, sent_at: float | None = None) -> None:
+        """Keep the newest ``SessionToken`` a response carries (the server renews it on the fly).
+
+        :param sent_at: when the request was sent (``time.time()``); bounds the token's issued-at.
+        """
         header = response.getheader("Set-Cookie")
         if header is None or isinstance(state.credentials, AnonymousCredentials):
             return
         token = session_token_from_set_cookie(header)
         if token is None or token == state.token:
             return
+        received_at = time.time()
         with self._lock:
             now = self._state
             if now.generation != state.generation:
                 return  # a late answer to a request sent before a new login
-            self._state = self._with_token(now, token or None)
+            if token and now.token is not None and now.issued_ms is not None:
+                times = session_times(token)
+                if times is not None and times[0] < now.issued_ms:
+                    return  # a late answer carrying an older renewal than the one held
+            self._state = self._with_token(now, token or None, sent_at, received_at)
 
     def rejected(self, state: SessionState) -> SessionState:
         """The server answered 401 to a request sent with ``state``: recover once, single flight."""
@@ -201,9 +219,10 @@ class AuthSession:
         """
         state = SessionState(generation=generation, credentials=credentials)
         if isinstance(credentials, PasswordCredentials):
+            sent_at = time.time()
             token = self._login(credentials)
             if token is not None:
-                return self._with_token(state, token)
+                return self._with_token(state, token, sent_at)
             fresh = self._method.refresh(self._config, credentials, "rejected") if may_refresh else None
             if fresh is None:
                 raise LoginFailedError(
@@ -215,8 +234,13 @@ class AuthSession:
             return self._with_token(state, credentials.token)
         return self._with_token(state, None)
 
-    def _with_token(self, state: SessionState, token: str | None) -> SessionState:
-        """``state`` holding ``token`` as its session cookie, with the deadlines that follow."""
+    def _with_token(self, state: SessionState, token: str | None, sent_at: float | None = None,
+                    received_at: float | None = None) -> SessionState:
+        """``state`` holding ``token`` as its session cookie, with the deadlines that follow.
+
+        ``sent_at``/``received_at`` bracket the request that brought ``token``: the server issued
+        it in between, whatever its clock says (see :func:`_issued_at`).
+        """
         credentials = state.credentials
         headers = dict(credentials.headers) if isinstance(credentials, HeaderCredentials) else {}
         # The credentials' deadline is fixed when they arrive: recomputed on every renewal, its
@@ -227,25 +251,34 @@ class AuthSession:
         exchanged = isinstance(credentials, TokenCredentials) and token != credentials.token
         credentials_deadline = INFINITY if exchanged else state.credentials_refresh_at
         if token is None:
-            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline)
+            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline, issued_ms=None)
         headers["Cookie"] = f"SessionToken={token}"
-        # Parsing a token costs more than the rest of a request's bookkeeping, so the session's
-        # lifetime is read once per session; a renewal only moves the deadline.
-        timeout = state.session_timeout
-        if timeout is None or state.token is None or (
-            isinstance(credentials, TokenCredentials) and state.token == credentials.token
-        ):
-            timeout = _token_lifetime(token)
-        session_deadline = INFINITY if timeout in (None, INFINITY) else time.time() + timeout - _margin(timeout)
-        return state._replace(token=token, headers=headers, session_timeout=timeout,
-                       refresh_at=min(session_deadline, credentials_deadline))
+        received_at = time.time() if received_at is None else received_at
+        times = session_times(token)
+        if times is None:
+            # A one-time token (its lifetime says nothing about the session it opens) or an
+            # opaque value: no deadline, the server's 401 will tell.
+            return state._replace(token=token, headers=headers, session_timeout=None, issued_ms=None,
+                                  refresh_at=credentials_deadline)
+        issued_ms, timeout_ms = times
+        timeout = timeout_ms / 1000.0
+        # The session ends at the token's own issued-at plus its time-out, not at the answer's
+        # arrival plus the time-out: a slow answer carries a token issued long before it arrived.
+        session_deadline = _issued_at(issued_ms, sent_at, received_at) + timeout - _margin(timeout)
+        return state._replace(token=token, headers=headers, session_timeout=timeout, issued_ms=issued_ms,
+                              refresh_at=min(session_deadline, credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
-        """``POST login``; the session token, or ``None`` when the server rejected the credentials."""
+        """``POST login``; the session token, or ``None`` when the server rejected the credentials.
+
+        A connection error other than a time-out (a reset, a keep-alive connection the server had
+        closed) is transient more often than not: the login is sent once more, so that one broken
+        connection does not fail every thread waiting for this login. A second failure is raised,
+        and shared by the waiting threads, so that an outage costs two attempts, not a storm.
+        """
         body = urlencode({"username": credentials.username, "password": credentials.password})
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        response = self._send("POST", "login", headers, body)
-        data = response.read()
+        response, data = self._post_login(headers, body)
         if response.status == 401:
             logger.debug("The server rejected the login of %r.", credentials.username)
             return None
@@ -266,6 +299,19 @@ class AuthSession:
             )
         logger.debug("Logged in as %r.", credentials.username)
         return token
+
+    def _post_login(self, headers: Mapping[str, str], body: str) -> tuple[Response, bytes]:
+        for attempt in range(1, LOGIN_ATTEMPTS + 1):
+            try:
+                response = self._send("POST", "login", headers, body)
+                return response, response.read()
+            except LinkAheadTimeoutError:
+                raise
+            except LinkAheadConnectionError as error:
+                if attempt == LOGIN_ATTEMPTS:
+                    raise
+                logger.debug("The login broke off (%s); sending it once more.", type(error).__name__)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _no_credentials(self) -> LoginFailedError:
         return LoginFailedError(
@@ -308,15 +354,21 @@ def _expiry_of(credentials: Credentials | None) -> float | None:
     return None
 
 
-def _token_lifetime(token: str) -> float | None:
-    """The session lifetime a token announces; ``inf`` when it cannot be read, ``None`` for one-time tokens."""
-    try:
-        info = parse_token(token)
-    except ValueError:
-        return INFINITY
-    if info.one_time:
-        return None  # a one-time token's lifetime says nothing about the session it opens
-    return info.timeout_ms / 1000.0
+def _issued_at(issued_ms: int, sent_at: float | None, received_at: float) -> float:
+    """When a token was issued, on this machine's clock.
+
+    The token says when, on the server's clock. The two clocks may differ (the skew), but the
+    server certainly issued the token while the request was on its way: after ``sent_at`` and
+    before ``received_at``. So the token's own time is trusted within that window and clamped to
+    it outside: a server clock ahead of ours costs at most what the old rule (arrival time) cost,
+    one behind ours makes us refresh at most one round trip early -- never a login storm.
+    """
+    issued = issued_ms / 1000.0
+    if issued > received_at:
+        return received_at
+    if sent_at is not None and issued < sent_at:
+        return sent_at
+    return issued if sent_at is not None else received_at
 
 
 def _short_body(data: bytes) -> str:
