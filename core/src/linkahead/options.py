@@ -28,6 +28,7 @@ __all__ = [
     "number",
     "optional_number",
     "argv",
+    "session_cache",
 ]
 
 Parse = Callable[[Any], Any]
@@ -219,6 +220,27 @@ def argv(value: Any) -> list[str]:
     return result
 
 
+_STORE_OFF = frozenset({"none", "null", "off", "no", "false", "0", ""})
+
+
+def session_cache(value: Any) -> str:
+    """``auto``, ``none`` (also ``off``, ``false``, ``null``) or a folder for the session store."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if value is None or value is False:
+        return "none"
+    if not isinstance(value, str):
+        raise ValueError(f"expected auto, none or a folder, got {type(value).__name__}")
+    word = value.strip()
+    if word.lower() in _STORE_OFF:
+        return "none"
+    if word.lower() == "auto":
+        return "auto"
+    if any(c in word for c in "\r\n\0"):
+        raise ValueError("expected auto, none or a folder on one line")
+    return os.path.abspath(os.path.expanduser(word))
+
+
 CORE_OPTIONS: tuple[Option, ...] = (
     Option("url", "The server's base URL, e.g. https://linkahead.example.org:10443/ (a root path is allowed).",
            url, required=True),
@@ -250,5 +272,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "Seconds the password method may take to supply credentials before the connection gives up "
            "(PluginError); null: no limit. Not applied while standard input is a terminal, so a prompt "
            "can wait for its person.", optional_number, default=120.0),
+    Option("session_cache",
+           "Where sessions are shared with your other processes: auto ($XDG_RUNTIME_DIR/linkahead-sessions "
+           "when that per-user folder exists, else nowhere), none (each process logs in by itself), or a "
+           "folder of your own (created with mode 700).", session_cache, default="auto"),
 )
 """The options every connection understands."""

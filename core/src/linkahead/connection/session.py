@@ -5,15 +5,23 @@ is not usable -- nothing authenticated yet, the session or the credentials about
 server answered 401 -- does a thread take the lock, and then only the first thread does the work:
 the others find a newer *generation* when they get the lock and use its result (or its error).
 That is how 16 threads meeting one expired session cause one login.
+
+With a session store (:mod:`linkahead.session_store`, option ``session_cache``) the same dance
+spans processes: before logging in, a thread looks for a newer session in the store; if there is
+none it takes the store's file lock, looks once more (another process may have logged in while it
+waited) and only then logs in and stores the new session. Renewed tokens are written back (at
+most once per refresh margin), so the stored session lives as long as some process uses it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
@@ -25,6 +33,15 @@ from ..exceptions import (
     error_for_status,
 )
 from ..plugins import Method
+from ..session_store import (
+    InsecureSessionStoreWarning,
+    LoginLock,
+    SessionStore,
+    SessionStoreRefused,
+    StoredSession,
+    key_name,
+    resolve,
+)
 from ..tokens import parse_token, session_times, session_token_from_set_cookie
 from .transport import Response
 
@@ -40,6 +57,11 @@ MAX_MARGIN = 30.0
 LOGIN_ATTEMPTS = 2
 
 SendFunction = Callable[[str, str, Mapping[str, str], Any], Response]
+T = TypeVar("T")
+
+# Methods whose credentials never lead to a password login: nothing of theirs is ever stored, so
+# they do not even look (or queue for the store's lock).
+_NEVER_SHARED = frozenset({"auth_token", "unauthenticated"})
 
 
 def _margin(lifetime: float) -> float:
@@ -58,10 +80,12 @@ class SessionState(NamedTuple):
     session_timeout: float | None = None
     error: LinkAheadException | None = None
     issued_ms: int | None = None  # the held token's issued-at (server clock), to keep the newest
+    expires_at: float = INFINITY  # when the held session token ends (this machine's clock)
 
     @property
     def ready(self) -> bool:
-        return self.credentials is not None and self.error is None
+        """Usable: credentials, or a session adopted from the store before any credentials were needed."""
+        return (self.credentials is not None or self.token is not None) and self.error is None
 
     def __repr__(self) -> str:
         kind = type(self.credentials).__name__ if self.credentials else None
@@ -77,6 +101,16 @@ class AuthSession:
         self._send = send
         self._lock = threading.Lock()
         self._state = SessionState(generation=0)
+        self._store: SessionStore | None = None
+        self._store_reason = "the password method never logs in with a password"
+        self._store_key = ""
+        self._published = -INFINITY  # the expiry of the session this process last stored
+        if method.name not in _NEVER_SHARED:
+            self._store, self._store_reason = resolve(str(config.get("session_cache") or "none"))
+            if self._store is None:
+                logger.debug("No session store (%s): the session stays in this process.", self._store_reason)
+            else:
+                self._store_key = key_name(str(config["url"]), config.get("username"), method.name)
 
     @property
     def state(self) -> SessionState:
@@ -87,7 +121,7 @@ class AuthSession:
     def current(self) -> SessionState:
         """The state to send a request with; authenticates first when needed (single flight)."""
         state = self._state
-        if state.error is None and state.credentials is not None and (
+        if state.error is None and (state.credentials is not None or state.token is not None) and (
             state.refresh_at == INFINITY or time.time() < state.refresh_at
         ):
             return state
@@ -113,7 +147,10 @@ class AuthSession:
                 times = session_times(token)
                 if times is not None and times[0] < now.issued_ms:
                     return  # a late answer carrying an older renewal than the one held
-            self._state = self._with_token(now, token or None, sent_at, received_at)
+            self._state = renewed = self._with_token(now, token or None, sent_at, received_at)
+            publish = renewed.expires_at - self._published >= _margin(renewed.session_timeout or 0.0)
+        if publish and self._store is not None and self._shares(renewed):
+            self._publish(renewed, wait=None)
 
     def rejected(self, state: SessionState) -> SessionState:
         """The server answered 401 to a request sent with ``state``: recover once, single flight."""
@@ -132,23 +169,79 @@ class AuthSession:
                     raise self._no_credentials()
             else:
                 fresh = self._method.refresh(self._config, state.credentials, "requested") or state.credentials
-            self._state = self._establish(fresh, state.generation + 1)
+            self._state = self._shared_login(fresh, state.generation + 1)
             return self._state
 
-    def logout(self) -> None:
-        """Log out at the server (``GET logout``) and forget the token; credentials are kept."""
+    def login(self) -> SessionState:
+        """Log in now with the method's credentials, and store the session when a store is in use.
+
+        This is ``linkahead-auth login``: it always logs in (a stored session is replaced), so that
+        the session that later processes find is fresh and belongs to these credentials.
+        """
         with self._lock:
             state = self._state
+            credentials = state.credentials
+            if credentials is None:
+                credentials = self._method.get_credentials(self._config)
+                if credentials is None:
+                    raise self._no_credentials()
+            self._state = self._shared_login(credentials, state.generation + 1)
+            return self._state
+
+    def logout(self) -> bool:
+        """Log out at the server (``GET logout``), forget the token and remove it from the store.
+
+        Credentials are kept. The stored session is removed for every process; processes that
+        already hold its token in memory keep it until it ends (the server does not revoke it).
+        Returns whether there was a session to end.
+        """
+        with self._lock:
+            state = self._state
+            token = state.token
+            if self._store is not None and self._shares(state):
+                entry = self._store_call(lambda store: store.read(self._store_key))
+                if token is None and entry is not None:
+                    token = entry.token
+                if self._store_call(lambda store: store.remove(self._store_key)):
+                    logger.debug("Removed the session from the session store %s.", self._store.directory)
+                self._published = -INFINITY
             # refresh_at in the past: the next request authenticates again before it is sent.
             self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
                                        refresh_at=0.0)
-            if state.token:
+            if token:
                 try:
-                    response = self._send("GET", "logout", {"Cookie": f"SessionToken={state.token}"}, None)
+                    response = self._send("GET", "logout", {"Cookie": f"SessionToken={token}"}, None)
                     response.read()
                 except LinkAheadException as error:
                     logger.debug("Logout request failed (%s); the token is forgotten anyway.", type(error).__name__)
             logger.debug("Logged out; the session token is forgotten.")
+            return token is not None
+
+    def shared_session(self) -> dict[str, Any]:
+        """What the session store holds for this connection, for ``linkahead-auth status`` (never the token).
+
+        Keys: ``store`` (the folder, or ``None``), ``reason`` (why there is no store, or where it
+        comes from), ``exists``, ``user``, ``realm``, ``expires_at`` (seconds since the epoch),
+        ``valid`` (not yet expired), ``refused`` (the message when the store is not private).
+        """
+        report: dict[str, Any] = {"store": None, "reason": self._store_reason, "exists": False, "user": None,
+                                  "realm": None, "expires_at": None, "valid": False, "refused": None}
+        store = self._store
+        if store is None:
+            return report
+        report["store"] = store.directory
+        try:
+            entry = store.read(self._store_key)
+        except SessionStoreRefused as refusal:
+            report["refused"] = str(refusal)
+            return report
+        except OSError as error:
+            report["refused"] = f"the session store {store.directory} cannot be read ({error.strerror})"
+            return report
+        if entry is not None:
+            report.update(exists=True, user=entry.user, realm=entry.realm, expires_at=entry.expires_at,
+                          valid=time.time() < entry.expires_at)
+        return report
 
     # -- the recovery dance --------------------------------------------------------------------
 
@@ -159,19 +252,167 @@ class AuthSession:
                 # Another thread logged in (or failed to) while we waited: share its outcome.
                 if now.error is not None:
                     raise _clone(now.error)
-                if now.credentials is not None:
+                if now.credentials is not None or now.token is not None:
                     return now
             generation = now.generation + 1
             # After a refused login the next call starts from the same verdict, so that the plugin
             # hears "rejected" again (not "expired") and the error says the same thing twice.
             rejected = rejected or isinstance(now.error, LoginFailedError)
             try:
-                state = self._next_state(now, rejected, generation)
+                if self._store is not None and self._shares(now):
+                    state = self._next_shared_state(now, rejected, generation)
+                else:
+                    state = self._next_state(now, rejected, generation)
             except LinkAheadException as error:
                 self._state = SessionState(generation=generation, credentials=now.credentials, error=error)
                 raise
             self._state = state
             return state
+
+    # -- the session store: the same dance across processes ---------------------------------------
+
+    def _shares(self, state: SessionState) -> bool:
+        """Whether ``state``'s session is one the store may hold: from a password login, or adopted."""
+        return state.credentials is None or isinstance(state.credentials, PasswordCredentials)
+
+    def _next_shared_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
+        """:meth:`_next_state`, but first adopt a newer stored session, and log in under the store's lock."""
+        found = self._from_store(now, rejected, generation)
+        if found is not None:
+            return found
+        with contextlib.ExitStack() as stack:
+            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+            if lock is not None:
+                found = self._wait_for_login(lock, now, rejected, generation)
+                if found is not None:
+                    return found
+            state = self._next_state(now, rejected, generation)
+            if lock is not None and self._shares(state):
+                self._publish(state, wait=0.0)
+            return state
+        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+
+    def _wait_for_login(self, lock: LoginLock, now: SessionState, rejected: bool,
+                        generation: int) -> SessionState | None:
+        """Take the store's lock; a session another process stores meanwhile ends the wait.
+
+        The wait is bounded (a login may take ``plugin_timeout`` plus two request time-outs); after
+        it this process logs in by itself. A holder that died releases the lock with its last file
+        descriptor, so it never blocks the others.
+        """
+        deadline = time.monotonic() + self._lock_wait()
+        pause = 0.002
+        while not lock.try_acquire():
+            found = self._from_store(now, rejected, generation)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                logger.debug("Another process has been logging in for %.0f s; logging in without waiting "
+                             "for it.", self._lock_wait())
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        # Holding the lock: a process that held it before may have stored its session just now.
+        return self._from_store(now, rejected, generation)
+
+    def _lock_wait(self) -> float:
+        plugin = self._config.get("plugin_timeout") or 600.0
+        timeout = self._config.get("timeout")
+        request = sum(timeout) if isinstance(timeout, tuple) else (timeout or 600.0)
+        return float(plugin) + LOGIN_ATTEMPTS * float(request)
+
+    def _from_store(self, now: SessionState, rejected: bool, generation: int) -> SessionState | None:
+        """A state holding the stored session when it is newer than ours and not about to end."""
+        entry = self._store_call(lambda store: store.read(self._store_key))
+        if entry is None or not entry.newer_than(now.issued_ms, now.token):
+            return None
+        username = self._config.get("username")
+        if username and entry.user is not None and entry.user != username:
+            return None
+        times = session_times(entry.token)
+        if times is None:
+            return None
+        issued_local = entry.expires_at - times[1] / 1000.0
+        state = self._with_token(SessionState(generation=generation, credentials=now.credentials),
+                                 entry.token, issued_local, issued_local)
+        if time.time() >= state.refresh_at:
+            return None
+        if rejected and not self._still_valid(entry.token):
+            return None
+        self._published = max(self._published, entry.expires_at)
+        logger.debug("Using the session from the session store (user %r, realm %r).", entry.user, entry.realm)
+        return state
+
+    def _still_valid(self, token: str) -> bool:
+        """Ask the server whether a stored token still works (``GET Info``).
+
+        Only after a 401: the stored session is newer than the one the server refused, but it may
+        still date from before the server restarted. One request, instead of a login or a second
+        401 for the request being repeated.
+        """
+        response = self._send("GET", "Info", {"Cookie": f"SessionToken={token}"}, None)
+        response.read()
+        return response.status == 200
+
+    def _shared_login(self, credentials: Credentials, generation: int) -> SessionState:
+        """:meth:`_establish` under the store's lock, and store the session it makes."""
+        if self._store is None or not isinstance(credentials, PasswordCredentials):
+            return self._establish(credentials, generation)
+        with contextlib.ExitStack() as stack:
+            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+            if lock is not None and not lock.acquire(self._lock_wait()):
+                logger.debug("Another process holds the session store's lock; logging in without it.")
+            state = self._establish(credentials, generation)
+            self._publish(state, wait=0.0)
+            return state
+        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+
+    def _publish(self, state: SessionState, wait: float | None) -> None:
+        """Store ``state``'s session. ``wait=None``: a renewal, skipped while another process holds the lock."""
+        store = self._store
+        token = state.token
+        if store is None or token is None or state.expires_at == INFINITY or not self._shares(state):
+            return
+        entry = StoredSession.make(str(self._config["url"]), str(self._config.get("username") or ""),
+                                   self._method.name, token, state.expires_at)
+
+        def write(store: SessionStore) -> bool:
+            if wait is not None:
+                store.write(self._store_key, entry)  # the caller holds the lock (or waited in vain)
+                return True
+            with store.lock(self._store_key) as lock:
+                if not lock.try_acquire():
+                    return False  # someone is logging in: their session supersedes this renewal
+                store.write(self._store_key, entry)
+                return True
+
+        if self._store_call(write):
+            self._published = max(self._published, state.expires_at)
+
+    def _store_call(self, operation: Callable[[SessionStore], T]) -> T | None:
+        """Run a store operation; a store that cannot be used is given up for this connection."""
+        store = self._store
+        if store is None:
+            return None
+        try:
+            return operation(store)
+        except SessionStoreRefused as refusal:
+            self._give_up_store(str(refusal), warn=True)
+        except OSError as error:
+            self._give_up_store(f"the session store {store.directory} cannot be used "
+                                f"({error.strerror or type(error).__name__})", warn=False)
+        return None
+
+    def _give_up_store(self, reason: str, warn: bool) -> None:
+        if self._store is None:
+            return
+        self._store = None
+        self._store_reason = reason = reason.rstrip(".")
+        logger.debug("Not using the session store: %s. The session stays in this process.", reason)
+        if warn:
+            from .transport import _caller_stacklevel
+
+            warnings.warn(reason, InsecureSessionStoreWarning, stacklevel=_caller_stacklevel())
 
     def _next_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
         credentials = now.credentials
@@ -251,7 +492,8 @@ class AuthSession:
         exchanged = isinstance(credentials, TokenCredentials) and token != credentials.token
         credentials_deadline = INFINITY if exchanged else state.credentials_refresh_at
         if token is None:
-            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline, issued_ms=None)
+            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline, issued_ms=None,
+                                  expires_at=INFINITY)
         headers["Cookie"] = f"SessionToken={token}"
         received_at = time.time() if received_at is None else received_at
         times = session_times(token)
@@ -259,14 +501,15 @@ class AuthSession:
             # A one-time token (its lifetime says nothing about the session it opens) or an
             # opaque value: no deadline, the server's 401 will tell.
             return state._replace(token=token, headers=headers, session_timeout=None, issued_ms=None,
-                                  refresh_at=credentials_deadline)
+                                  expires_at=INFINITY, refresh_at=credentials_deadline)
         issued_ms, timeout_ms = times
         timeout = timeout_ms / 1000.0
         # The session ends at the token's own issued-at plus its time-out, not at the answer's
         # arrival plus the time-out: a slow answer carries a token issued long before it arrived.
-        session_deadline = _issued_at(issued_ms, sent_at, received_at) + timeout - _margin(timeout)
+        expires_at = _issued_at(issued_ms, sent_at, received_at) + timeout
         return state._replace(token=token, headers=headers, session_timeout=timeout, issued_ms=issued_ms,
-                              refresh_at=min(session_deadline, credentials_deadline))
+                              expires_at=expires_at,
+                              refresh_at=min(expires_at - _margin(timeout), credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
         """``POST login``; the session token, or ``None`` when the server rejected the credentials.

@@ -4,6 +4,9 @@
 - ``linkahead_isolated``: a test environment that cannot see your real configuration: ``HOME``,
   ``XDG_CONFIG_HOME`` and the working directory point to a temporary folder, ``PYLINKAHEADINI`` and
   the proxy variables are unset, and the process-wide connection is reset before and after.
+  ``XDG_RUNTIME_DIR`` is unset too, so the default ``session_cache = auto`` finds no session store:
+  every process logs in by itself, as tests expect, and no test sees another's (or your) sessions.
+  A test of the store sets ``session_cache`` to a folder of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from . import LinkAheadTestServer, reset_connection
 
 _ISOLATED_VARIABLES = (
     "PYLINKAHEADINI", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-    "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_CONFIG_HOME",
+    "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
 )
 
 
