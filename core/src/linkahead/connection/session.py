@@ -462,6 +462,7 @@ class AuthSession:
         if isinstance(credentials, PasswordCredentials):
             sent_at = time.time()
             token = self._login(credentials)
+            self._tell_login_result(credentials, accepted=token is not None)
             if token is not None:
                 return self._with_token(state, token, sent_at)
             fresh = self._method.refresh(self._config, credentials, "rejected") if may_refresh else None
@@ -555,6 +556,17 @@ class AuthSession:
                     raise
                 logger.debug("The login broke off (%s); sending it once more.", type(error).__name__)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _tell_login_result(self, credentials: PasswordCredentials, accepted: bool) -> None:
+        """The ``login_result`` hook, for plugins that implement it."""
+        if not self._method.manager.hook.login_result.get_hookimpls():
+            return
+        from ..plugins import _time_limit
+
+        self._method.call(
+            lambda hook: hook.login_result(config=self._config, credentials=credentials, accepted=accepted),
+            "login_result", _time_limit(self._config),
+        )
 
     def _no_credentials(self) -> LoginFailedError:
         return LoginFailedError(
