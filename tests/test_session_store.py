@@ -157,6 +157,18 @@ def test_logout_ends_the_stored_session_for_every_later_process(linkahead_server
     assert linkahead_server.counters.logins == 2
 
 
+def test_a_running_process_does_not_bring_back_a_session_removed_by_logout(store: Path) -> None:
+    with LinkAheadTestServer(session_timeout=2.0) as server:
+        running = connection(server, store)
+        info(running)
+        assert connection(server, store).auth.logout() is True
+        time.sleep(0.3)  # past the write-back margin, so the next renewal would be written back
+        info(running)  # still works (the server does not revoke the token) ...
+        assert list(store.glob("*.session")) == []  # ... but is not stored again
+        info(connection(server, store))
+        assert server.counters.logins == 2
+
+
 # -- refusals, like ssh ---------------------------------------------------------------------------
 
 

@@ -202,15 +202,23 @@ class SessionStore:
             os.close(directory_fd)
         return _decode(data)
 
-    def write(self, key: str, entry: StoredSession) -> None:
-        """Replace the entry for ``key`` atomically (rename), never with an older token."""
-        directory_fd = self._open_directory(create=True)
-        assert directory_fd is not None
+    def write(self, key: str, entry: StoredSession, replace_only: bool = False) -> bool:
+        """Replace the entry for ``key`` atomically (rename), never with an older token.
+
+        :param replace_only: write only over an existing entry (a renewal must not bring back a
+            session that ``logout`` removed).
+        :returns: whether the entry was written.
+        """
+        directory_fd = self._open_directory(create=not replace_only)
+        if directory_fd is None:
+            return False
         try:
             current = self._read_at(directory_fd, key)
+            if current is None and replace_only:
+                return False
             if current is not None and current.token != entry.token and current.issued_ms is not None \
                     and entry.issued_ms is not None and current.issued_ms > entry.issued_ms:
-                return  # another process stored a newer token meanwhile: newest wins
+                return False  # another process stored a newer token meanwhile: newest wins
             data = json.dumps({"format": FORMAT, **entry._asdict()}).encode()
             temporary = f"{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -226,6 +234,7 @@ class SessionStore:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary, dir_fd=directory_fd)
                 raise
+            return True
         finally:
             os.close(directory_fd)
 

@@ -378,16 +378,16 @@ class AuthSession:
 
         def write(store: SessionStore) -> bool:
             if wait is not None:
-                store.write(self._store_key, entry)  # the caller holds the lock (or waited in vain)
-                return True
+                return store.write(self._store_key, entry)  # the caller holds the lock (or waited in vain)
             with store.lock(self._store_key) as lock:
                 if not lock.try_acquire():
                     return False  # someone is logging in: their session supersedes this renewal
-                store.write(self._store_key, entry)
-                return True
+                # Only over an existing entry: after a logout, a renewal must not bring it back.
+                return store.write(self._store_key, entry, replace_only=True)
 
-        if self._store_call(write):
-            self._published = max(self._published, state.expires_at)
+        # Also when nothing was written: the next attempt waits for the next margin's worth of renewal.
+        self._published = max(self._published, state.expires_at)
+        self._store_call(write)
 
     def _store_call(self, operation: Callable[[SessionStore], T]) -> T | None:
         """Run a store operation; a store that cannot be used is given up for this connection."""
