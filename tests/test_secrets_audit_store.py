@@ -17,6 +17,7 @@ import subprocess
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
@@ -62,6 +63,15 @@ class Tokens:
         if "SessionToken=" in cookie:
             self.add(cookie.partition("SessionToken=")[2].split(";")[0])
 
+    def faulty(self, path: str | None = None, fault: Fault | None = None) -> Callable[[RequestInfo], Fault | None]:
+        """A fault function that records every request's token and answers ``path`` with ``fault``."""
+
+        def function(request: RequestInfo) -> Fault | None:
+            self.seen(request)
+            return fault if request.path == path else None
+
+        return function
+
     def check(self, texts: list[str]) -> None:
         haystack = "\n".join(texts)
         assert haystack.strip()
@@ -85,7 +95,7 @@ def test_sessions_shared_in_process_at_debug_level(linkahead_server: LinkAheadTe
     caplog.set_level(logging.DEBUG)
     server = linkahead_server
     tokens = Tokens(server)
-    server.fault = lambda request: tokens.seen(request)  # type: ignore[func-returns-value]
+    server.fault = tokens.faulty()
     store = tmp_path / "sessions"
     texts: list[str] = []
 
@@ -113,15 +123,10 @@ def test_sessions_shared_in_process_at_debug_level(linkahead_server: LinkAheadTe
     for fault_path, fault in (("Info", Fault(drop=True)), ("login", Fault(status=502)), ("login", Fault(drop=True)),
                               ("Info", Fault(status=401))):
         server.restart()
-
-        def faulty(request: RequestInfo, fault_path: str = fault_path, fault: Fault = fault) -> Fault | None:
-            tokens.seen(request)
-            return fault if request.path == fault_path else None
-
-        server.fault = faulty
+        server.fault = tokens.faulty(fault_path, fault)
         attempt(connect())
         attempt(first, "Entity")
-        server.fault = lambda request: tokens.seen(request)  # type: ignore[func-returns-value]
+        server.fault = tokens.faulty()
         attempt(first)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -140,7 +145,7 @@ def test_sessions_shared_in_process_at_debug_level(linkahead_server: LinkAheadTe
 def test_cli_and_scripts_with_the_store_show_no_token(linkahead_server: LinkAheadTestServer, tmp_path: Path) -> None:
     server = linkahead_server
     tokens = Tokens(server)
-    server.fault = lambda request: tokens.seen(request)  # type: ignore[func-returns-value]
+    server.fault = tokens.faulty()
     store = tmp_path / "sessions"
     ini = tmp_path / "pylinkahead.ini"
     ini.write_text(f"[Connection]\nurl = {server.url}\nusername = admin\npassword_method = plain\n"
@@ -164,10 +169,10 @@ def test_cli_and_scripts_with_the_store_show_no_token(linkahead_server: LinkAhea
     server.restart()
     run(sys.executable, "-c", SCRIPT)
     run(CLI, "-v", "status")
-    server.fault = lambda request: (tokens.seen(request), Fault(status=503) if request.path == "login" else None)[1]
+    server.fault = tokens.faulty("login", Fault(status=503))
     server.restart()
     run(CLI, "-v", "login")
-    server.fault = lambda request: tokens.seen(request)  # type: ignore[func-returns-value]
+    server.fault = tokens.faulty()
     run(CLI, "-v", "logout")
     run(CLI, "-v", "status")
     text = "\n".join(outputs)
