@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -291,6 +290,8 @@ class LoginLock:
         """Take the lock if nobody holds it; never waits."""
         if self.held:
             return True
+        import fcntl  # POSIX only; resolve() offers no store elsewhere
+
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -335,6 +336,8 @@ def resolve(setting: str) -> tuple[SessionStore | None, str]:
     """The store for a ``session_cache`` value, or ``None`` with the reason (for one DEBUG line)."""
     if setting == "none":
         return None, "session_cache = none"
+    if os.name != "posix" or not hasattr(os, "O_NOFOLLOW"):
+        return None, "the session store needs a POSIX system (file modes, O_NOFOLLOW and flock)"
     if setting != AUTO:
         return SessionStore(setting, explicit=True), f"session_cache = {setting}"
     runtime = os.environ.get("XDG_RUNTIME_DIR")
