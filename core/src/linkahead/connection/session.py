@@ -143,11 +143,10 @@ class AuthSession:
             now = self._state
             if now.generation != state.generation:
                 return  # a late answer to a request sent before a new login
-            if token and now.token is not None and now.issued_ms is not None:
-                times = session_times(token)
-                if times is not None and times[0] < now.issued_ms:
-                    return  # a late answer carrying an older renewal than the one held
-            self._state = renewed = self._with_token(now, token or None, sent_at, received_at)
+            times = session_times(token) if token else None
+            if times is not None and now.issued_ms is not None and times[0] < now.issued_ms:
+                return  # a late answer carrying an older renewal than the one held
+            self._state = renewed = self._with_token(now, token or None, sent_at, received_at, times)
             publish = renewed.expires_at - self._published >= _margin(renewed.session_timeout or 0.0)
         if publish and self._store is not None and self._shares(renewed):
             self._publish(renewed, wait=None)
@@ -477,7 +476,7 @@ class AuthSession:
         return self._with_token(state, None)
 
     def _with_token(self, state: SessionState, token: str | None, sent_at: float | None = None,
-                    received_at: float | None = None) -> SessionState:
+                    received_at: float | None = None, times: tuple[int, int] | None = None) -> SessionState:
         """``state`` holding ``token`` as its session cookie, with the deadlines that follow.
 
         ``sent_at``/``received_at`` bracket the request that brought ``token``: the server issued
@@ -497,7 +496,8 @@ class AuthSession:
                                   expires_at=INFINITY)
         headers["Cookie"] = f"SessionToken={token}"
         received_at = time.time() if received_at is None else received_at
-        times = session_times(token)
+        if times is None:
+            times = session_times(token)
         if times is None:
             # A one-time token (its lifetime says nothing about the session it opens) or an
             # opaque value: no deadline, the server's 401 will tell.
