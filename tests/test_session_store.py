@@ -296,7 +296,7 @@ def test_methods_that_never_log_in_do_not_look_at_the_store(linkahead_server: Li
     assert not store.exists()
 
 
-@pytest.mark.parametrize("value", [["a"], 3, "a\nb"])
+@pytest.mark.parametrize("value", [["a"], 3, "a\nb", "relative/sessions"])
 def test_bad_session_cache_values_are_clear_errors(linkahead_server: LinkAheadTestServer, value: object) -> None:
     with pytest.raises(ConfigurationError) as caught:
         linkahead.configure_connection(url=linkahead_server.url, username="admin", password="x",

@@ -224,7 +224,10 @@ _STORE_OFF = frozenset({"none", "null", "off", "no", "false", "0", ""})
 
 
 def session_cache(value: Any) -> str:
-    """``auto``, ``none`` (also ``off``, ``false``, ``null``) or a folder for the session store."""
+    """``auto``, ``none`` (also ``off``, ``false``, ``null``) or an absolute folder (``~`` expanded).
+
+    The value of ``session_cache``: where the session store lives.
+    """
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if value is None or value is False:
@@ -238,7 +241,11 @@ def session_cache(value: Any) -> str:
         return "auto"
     if any(c in word for c in "\r\n\0"):
         raise ValueError("expected auto, none or a folder on one line")
-    return os.path.abspath(os.path.expanduser(word))
+    folder = os.path.expanduser(word)
+    if not os.path.isabs(folder):
+        # Processes started in other working directories must find the same store.
+        raise ValueError(f"expected auto, none or an absolute folder (or one starting with ~), got {word!r}")
+    return os.path.normpath(folder)
 
 
 CORE_OPTIONS: tuple[Option, ...] = (
@@ -274,7 +281,7 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "can wait for its person.", optional_number, default=120.0),
     Option("session_cache",
            "Where sessions are shared with your other processes: auto ($XDG_RUNTIME_DIR/linkahead-sessions "
-           "when that per-user folder exists, else nowhere), none (each process logs in by itself), or a "
-           "folder of your own (created with mode 700).", session_cache, default="auto"),
+           "when that per-user folder exists, else nowhere), none (each process logs in by itself), or an "
+           "absolute folder of your own (created with mode 700).", session_cache, default="auto"),
 )
 """The options every connection understands."""
