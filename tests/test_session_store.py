@@ -105,6 +105,7 @@ def test_a_newer_stored_session_from_before_a_restart_is_checked_not_trusted(
     linkahead_server.reset_counters()
     info(first)  # the stored session is newer than first's, but dead too: one login, no error
     assert linkahead_server.counters.logins == 1
+    assert linkahead_server.counters.rejected == 2  # first's request, and one check of the stored session
 
 
 def test_renewals_are_written_back_newest_wins(store: Path) -> None:

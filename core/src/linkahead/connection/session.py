@@ -105,6 +105,7 @@ class AuthSession:
         self._store_reason = "the password method never logs in with a password"
         self._store_key = ""
         self._published = -INFINITY  # the expiry of the session this process last stored
+        self._found_dead: str | None = None  # the last stored token the server refused: not asked again
         if method.name not in _NEVER_SHARED:
             self._store, self._store_reason = resolve(str(config.get("session_cache") or "none"))
             if self._store is None:
@@ -323,7 +324,7 @@ class AuthSession:
     def _from_store(self, now: SessionState, rejected: bool, generation: int) -> SessionState | None:
         """A state holding the stored session when it is newer than ours and not about to end."""
         entry = self._store_call(lambda store: store.read(self._store_key))
-        if entry is None or not entry.newer_than(now.issued_ms, now.token):
+        if entry is None or entry.token == self._found_dead or not entry.newer_than(now.issued_ms, now.token):
             return None
         username = self._config.get("username")
         if username and entry.user is not None and entry.user != username:
@@ -337,6 +338,7 @@ class AuthSession:
         if time.time() >= state.refresh_at:
             return None
         if rejected and not self._still_valid(entry.token):
+            self._found_dead = entry.token  # polled again while waiting for the lock: ask only once
             return None
         self._published = max(self._published, entry.expires_at)
         logger.debug("Using the session from the session store (user %r, realm %r).", entry.user, entry.realm)
