@@ -159,7 +159,7 @@ def test_one_reset_during_a_login_fails_none_of_the_waiting_threads(linkahead_se
         with lock:
             if request.path == "login" and not dropped:
                 dropped.append(request.path)
-                return Fault(delay=0.3, drop=True)  # the waiters queue up meanwhile
+                return Fault(delay=1.0, drop=True)  # the waiters queue up meanwhile
         return None
 
     linkahead_server.fault = drop_first_login
@@ -176,7 +176,7 @@ def test_an_outage_during_a_login_costs_two_attempts_shared_by_the_waiters(
     connection.retrieve(["Info"]).read()
     linkahead_server.invalidate_sessions()
     linkahead_server.reset_counters()
-    linkahead_server.fault = lambda request: Fault(delay=0.3, drop=True) if request.path == "login" else None
+    linkahead_server.fault = lambda request: Fault(delay=1.0, drop=True) if request.path == "login" else None
     answers, errors = run_sixteen(connection)
     assert answers == []
     assert len(errors) == 16
