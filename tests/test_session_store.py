@@ -100,7 +100,7 @@ def test_a_newer_stored_session_from_before_a_restart_is_checked_not_trusted(
     info(first)
     info(second)
     time.sleep(0.002)  # let the clock tick so the renewal is strictly newer (a clock tick, not a wait)
-    second.auth._publish(second.auth.state, wait=0.0)  # second's renewal is now the stored one
+    second.auth._publish(second.auth.state)  # second's renewal is now the stored one
     linkahead_server.restart()
     linkahead_server.reset_counters()
     info(first)  # the stored session is newer than first's, but dead too: one login, no error

@@ -150,7 +150,7 @@ class AuthSession:
             self._state = renewed = self._with_token(now, token or None, sent_at, received_at, times)
             publish = renewed.expires_at - self._published >= _margin(renewed.session_timeout or 0.0)
         if publish and self._store is not None and self._shares(renewed):
-            self._publish(renewed, wait=None)
+            self._publish(renewed, renewal=True)
 
     def rejected(self, state: SessionState) -> SessionState:
         """The server answered 401 to a request sent with ``state``: recover once, single flight."""
@@ -288,7 +288,7 @@ class AuthSession:
                     return found
             state = self._next_state(now, rejected, generation)
             if lock is not None and self._shares(state):
-                self._publish(state, wait=0.0)
+                self._publish(state)
             return state
         raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
 
@@ -364,12 +364,17 @@ class AuthSession:
             if lock is not None and not lock.acquire(self._lock_wait()):
                 logger.debug("Another process holds the session store's lock; logging in without it.")
             state = self._establish(credentials, generation)
-            self._publish(state, wait=0.0)
+            self._publish(state)
             return state
         raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
 
-    def _publish(self, state: SessionState, wait: float | None) -> None:
-        """Store ``state``'s session. ``wait=None``: a renewal, skipped while another process holds the lock."""
+    def _publish(self, state: SessionState, renewal: bool = False) -> None:
+        """Store ``state``'s session.
+
+        After a login the caller holds the store's lock (or waited for it in vain). A renewal takes
+        the lock only if it is free -- a process holding it is logging in, and its session will
+        supersede this one -- and only replaces an existing entry.
+        """
         store = self._store
         token = state.token
         if store is None or token is None or state.expires_at == INFINITY or not self._shares(state):
@@ -378,8 +383,8 @@ class AuthSession:
                                    self._method.name, token, state.expires_at)
 
         def write(store: SessionStore) -> bool:
-            if wait is not None:
-                return store.write(self._store_key, entry)  # the caller holds the lock (or waited in vain)
+            if not renewal:
+                return store.write(self._store_key, entry)
             with store.lock(self._store_key) as lock:
                 if not lock.try_acquire():
                     return False  # someone is logging in: their session supersedes this renewal
