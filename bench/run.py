@@ -149,6 +149,7 @@ class Worker(LineProcess):
     def __init__(self, kind: str, python: Path, url: str) -> None:
         env = {**os.environ, "HOME": tempfile.gettempdir()}  # no user's pylinkahead.ini
         env.pop("PYLINKAHEADINI", None)
+        env.pop("XDG_RUNTIME_DIR", None)  # no session store: the measured sessions are per process
         super().__init__(f"worker {kind}", [str(python), str(WORKER), kind, url, USERNAME, PASSWORD], env)
         line = self.readline(60)
         if not line.startswith("READY "):
@@ -301,6 +302,7 @@ def bench_cold_start(url: str, pythons: dict[str, tuple[Path, str]], runs: int) 
     codes = {"configure": configure, "requests": "import requests", "python": "pass"}
     env = {**os.environ, "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYLINKAHEADINI", None)
+    env.pop("XDG_RUNTIME_DIR", None)
     variants = [(venv, what) for venv in pythons for what in codes]
     for venv, what in variants:  # warm the OS file cache
         run_child(pythons[venv][0], codes[what], env)
