@@ -339,3 +339,34 @@ def test_the_stored_token_appears_in_no_log_record_or_repr(linkahead_server: Lin
         assert secret not in shown
         assert secret[-40:] not in shown
     assert "Using the session from the session store" in caplog.text
+
+
+# -- pass: no decryption for a process that finds a stored session ---------------------------------
+
+
+def test_a_pass_user_decrypts_once_for_many_processes(linkahead_server: LinkAheadTestServer, store: Path,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if not (shutil.which("gpg") or shutil.which("gpg2")):
+        pytest.skip("gpg is not installed")
+    from linkahead_auth_pass.demo import prepare_demo_store
+
+    for name in ("GNUPGHOME", "PASSWORD_STORE_DIR"):
+        monkeypatch.delenv(name, raising=False)  # monkeypatch restores what the demo store sets
+    gpg = shutil.which("gpg2") or shutil.which("gpg")
+    assert gpg is not None
+    options = prepare_demo_store(gpg, linkahead_server.users["admin"], tmp_path / "pass")
+    monkeypatch.setenv("GNUPGHOME", os.environ["GNUPGHOME"])
+    monkeypatch.setenv("PASSWORD_STORE_DIR", os.environ["PASSWORD_STORE_DIR"])
+
+    def pass_connection() -> _Connection:
+        return _Connection().configure(url=linkahead_server.url, password_method="pass", session_cache=str(store),
+                                       **options)
+
+    info(pass_connection())
+    # Without a password store the method could not decrypt anything; the stored session is enough.
+    monkeypatch.setenv("PASSWORD_STORE_DIR", str(tmp_path / "no-such-store"))
+    for _ in range(3):
+        assert b'username="admin"' in info(pass_connection())
+    assert linkahead_server.counters.logins == 1
