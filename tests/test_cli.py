@@ -85,8 +85,8 @@ def test_status_authenticates_and_shows_user_realm_roles(linkahead_server: LinkA
     assert PASSWORD not in result.stdout + result.stderr
 
 
-STATUS_KEYS = {"format", "ok", "config_file", "config_source", "searched", "url", "username", "method", "user",
-               "error"}
+STATUS_KEYS = {"format", "ok", "config_file", "config_source", "searched", "url", "username", "method", "session",
+               "user", "error"}
 
 
 def test_status_json_shape(linkahead_server: LinkAheadTestServer) -> None:

@@ -129,19 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
             "plugin is imported to check it; one that fails is listed as broken with its error "
             "(exit code 1).", json_option=True)
     command("status", "show the configuration in use and check that authentication works",
-            "Show which configuration file was read, the server and the password method, then "
+            "Show which configuration file was read, the server, the password method and the shared "
+            "session in the session store (for whom and until when; never the token), then "
             "authenticate and show the user, realm and roles the server reports. Exit code 0 when "
             "authenticated, 1 otherwise.", json_option=True)
     command("config", "show the effective [Connection] configuration and where each value came from",
             "Show every option of the effective configuration with its origin (default, file, "
             "environment, argument). Secret values are shown as ***.", json_option=True)
-    command("login", "authenticate now and verify with the server",
-            "Get credentials through the password method now (keyring: asks and stores the "
-            "password when none is stored; input: asks) and verify them with the server.")
-    command("logout", "log out and let the password method forget what it keeps",
-            "Log out at the server if this process holds a session, and call the password "
-            "method's forget hook, which drops what the method keeps (see the method's page; keyring, "
-            "for example, deletes its stored password only with keyring_delete_on_logout = true).")
+    command("login", "log in now and leave a session your other processes use",
+            "Get credentials through the password method now (input: asks; keyring: asks when none "
+            "is stored and stores the password once the server accepted it), log in, verify with the "
+            "server and put the session into the session store, where later processes find it and "
+            "use it without asking or decrypting anything until it expires.")
+    command("logout", "end the shared session and let the password method forget what it keeps",
+            "Log out at the server with the stored session (or this process's), remove it from the "
+            "session store so that no later process uses it, and call the password method's forget "
+            "hook, which drops what the method keeps (see the method's page; keyring, for example, "
+            "deletes its stored password only with keyring_delete_on_logout = true).")
     command("demo", "start the embedded server and log in with every installed method",
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
@@ -236,6 +240,31 @@ def _method_text(info: dict[str, Any]) -> str:
     if info.get("distribution"):
         return f"{info['name']} ({info['distribution']} {info.get('version') or ''})".replace(" )", ")")
     return str(info["name"])
+
+
+def _when(timestamp: float) -> str:
+    """A moment as local time with its offset: ``2026-11-27 10:30:00 +0100``."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _shared_text(shared: dict[str, Any]) -> str:
+    """One line about the session store's entry (never the token)."""
+    if shared["refused"]:
+        return f"not used: {shared['refused']}"
+    if shared["store"] is None:
+        return f"off ({shared['reason']}); each process logs in by itself"
+    if not shared["exists"]:
+        return f"none yet (session store {shared['store']})"
+    who = f"{shared['user'] or '?'} (realm {shared['realm'] or '?'})"
+    state = "until" if shared["valid"] else "expired at"
+    return f"{who} {state} {_when(shared['expires_at'])}, renewed while in use (session store {shared['store']})"
+
+
+def _shared_json(shared: dict[str, Any]) -> dict[str, Any]:
+    expires = shared["expires_at"]
+    return {**shared, "expires": None if expires is None else _when(expires)}
 
 
 def _error_info(error: BaseException, formatter: RedactingFormatter | None = None) -> dict[str, str]:
@@ -364,7 +393,7 @@ def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingForma
 def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     report: dict[str, Any] = {
         "ok": False, "config_file": None, "config_source": None, "searched": [], "url": None,
-        "username": None, "method": None, "user": None, "error": None,
+        "username": None, "method": None, "session": None, "user": None, "error": None,
     }
     try:
         file_info = _config_file()
@@ -376,6 +405,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         connection = _configure(args, formatter)
         config = connection.config
         report.update(url=config["url"], username=config.get("username"), method=_method_info(connection.method))
+        report["session"] = _shared_json(connection.auth.shared_session())  # before a login may store one
         report["user"] = who_am_i(connection)
         report["ok"] = True
     except LinkAheadException as error:
@@ -401,6 +431,8 @@ def _status_text(out: TextIO, report: dict[str, Any]) -> None:
         out.write(f"Password method:    {_method_text(report['method'])}\n")
     if report["username"]:
         out.write(f"User name:          {report['username']}\n")
+    if report["session"]:
+        out.write(f"Shared session:     {_shared_text(report['session'])}\n")
     user = report["user"]
     if report["ok"] and user is not None:
         roles = ", ".join(user["roles"]) or "none"
@@ -578,23 +610,34 @@ def cmd_config(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
 
 def cmd_login(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     connection = _configure(args, formatter)
+    connection.auth.login()
     who = who_am_i(connection)
     roles = ", ".join(who["roles"]) or "none"
     out.write(f"Logged in to {connection.config['url']} as {who['username']} (realm {who['realm']}, "
               f"roles: {roles}) with password method {_method_text(_method_info(connection.method))}.\n")
+    shared = connection.auth.shared_session()
+    if shared["exists"] and shared["valid"]:
+        out.write(f"Your other processes use this session without logging in until {_when(shared['expires_at'])} "
+                  f"(renewed while in use; session store {shared['store']}). End it with: {PROG} logout\n")
+    else:
+        out.write(f"The session is not shared: {shared['refused'] or shared['reason']}. "
+                  "Each process logs in by itself (see session_cache).\n")
     return EXIT_OK
 
 
 def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     connection = _configure(args, formatter)
     method = connection.method
-    had_session = connection.auth.state.token is not None
-    connection.logout()
+    store = connection.auth.shared_session()["store"]
+    had_session = connection.auth.logout()
     forgets = bool(method.manager.hook.forget.get_hookimpls())
     method.forget(connection.config)
     url = connection.config["url"]
     if had_session:
-        out.write(f"Logged out at {url}.\n")
+        shared = f"; the shared session is gone from the session store {store}" if store else ""
+        out.write(f"Logged out at {url}{shared}.\n")
+    elif store:
+        out.write(f"No session to end: the session store {store} holds none for {url}.\n")
     if forgets:
         out.write(f"Asked password method {method.name!r} to forget what it keeps for {url} "
                   "(what that is: see the method's documentation).\n")

@@ -30,6 +30,7 @@ __all__ = [
     "number",
     "optional_number",
     "argv",
+    "session_cache",
 ]
 
 Parse = Callable[[Any], Any]
@@ -274,6 +275,34 @@ def argv(value: Any) -> list[str]:
     return result
 
 
+_STORE_OFF = frozenset({"none", "null", "off", "no", "false", "0", ""})
+
+
+def session_cache(value: Any) -> str:
+    """``auto``, ``none`` (also ``off``, ``false``, ``null``) or an absolute folder (``~`` expanded).
+
+    The value of ``session_cache``: where the session store lives.
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if value is None or value is False:
+        return "none"
+    if not isinstance(value, str):
+        raise ValueError(f"expected auto, none or a folder, got {type(value).__name__}")
+    word = value.strip()
+    if word.lower() in _STORE_OFF:
+        return "none"
+    if word.lower() == "auto":
+        return "auto"
+    if any(c in word for c in "\r\n\0"):
+        raise ValueError("expected auto, none or a folder on one line")
+    folder = os.path.expanduser(word)
+    if not os.path.isabs(folder):
+        # Processes started in other working directories must find the same store.
+        raise ValueError(f"expected auto, none or an absolute folder (or one starting with ~), got {word!r}")
+    return os.path.normpath(folder)
+
+
 CORE_OPTIONS: tuple[Option, ...] = (
     Option("url", "The server's base URL, e.g. https://linkahead.example.org:10443/ (a root path is allowed).",
            url, required=True),
@@ -307,5 +336,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "(PluginError); null: no limit. Longer than the default timeout, so a plugin that bounds its "
            "own network calls by timeout reports its own error first. Not applied while standard input "
            "is a terminal, so a prompt can wait for its person.", optional_number, default=300.0),
+    Option("session_cache",
+           "Where sessions are shared with your other processes: auto ($XDG_RUNTIME_DIR/linkahead-sessions "
+           "when that per-user folder exists, else nowhere), none (each process logs in by itself), or an "
+           "absolute folder of your own (created with mode 700).", session_cache, default="auto"),
 )
 """The options every connection understands."""

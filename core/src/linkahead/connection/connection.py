@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
@@ -331,8 +332,9 @@ class _Connection:
         for attempt in (1, 2):
             request_headers = {**self._default_headers, **headers} if headers else dict(self._default_headers)
             request_headers.update(state.headers)
+            sent_at = time.time()
             response = self._send(method, path, request_headers, body)
-            auth.adopt(response, state)
+            auth.adopt(response, state, sent_at)
             if response.status != 401:
                 return self._check(response)
             response.read()  # free the connection for the retry
