@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib.metadata as metadata
 import json
 import logging
 import os
