@@ -142,17 +142,24 @@ def get_config() -> configparser.ConfigParser:
     """The configuration as a :class:`configparser.ConfigParser` holding every section of the file.
 
     Read on first use from the file :func:`find_config_file` finds (the same object is returned
-    until :func:`_reset_config`). Other tools keep their settings in their own sections
+    until :func:`_reset_config`; while no file has been found and nothing set, each use looks
+    again). Other tools keep their settings in their own sections
     (``[caoscrawler]``, ``[advancedtools]``, ...) and read them here; values changed here are
     seen by the next :func:`~linkahead.configure_connection`.
 
     :raises ConfigurationError: the file cannot be read or is not valid INI.
     """
     with _config_lock:
-        if _pycaosdbconf is None:
+        if _pycaosdbconf is None or _nothing_read(_pycaosdbconf):
             _read_config_files()
         assert _pycaosdbconf is not None
         return _pycaosdbconf
+
+
+def _nothing_read(parser: configparser.ConfigParser) -> bool:
+    # No file was found last time and nobody set a value since: look again, so that a file
+    # written after the first use (a notebook's first cell failed, a test wrote it) is found.
+    return not _files_read and not parser.sections() and not parser.defaults()
 
 
 def configure(inifile: str | os.PathLike[str]) -> list[str]:

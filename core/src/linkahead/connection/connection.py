@@ -245,14 +245,19 @@ class _Connection:
                                             body=error.body, reason=error.reason) from None
 
     def activate_user(self, link: str) -> Response:
-        """Follow an account activation ``link`` (from the server's e-mail) as an anonymous request."""
+        """Follow an account activation ``link`` (from the server's e-mail) as an anonymous request.
+
+        The link's path below the configured ``url`` is requested without a session cookie; the
+        connection's own session is left as it is.
+        """
         parts = urlsplit(link)
         base = urlsplit(self.config["url"])
         base_path = base.path if base.path.endswith("/") else base.path + "/"
         path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path.lstrip("/")
         if parts.query:
             path += "?" + parts.query
-        self.logout()
+        # Sent without the session, which stays as it is (with a session store, a logout here
+        # would end the session of every process of this user).
         return self._check(self._send("GET", path, self._default_headers, None))
 
     def logout(self) -> None:
