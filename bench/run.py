@@ -9,6 +9,9 @@ measures everything against ONE embedded server process (``python -m linkahead.t
   venv and in a clean venv with regular installs (``build/bench-venv``), against ``import
   requests`` in the same venv;
 - logins caused by 1/4/16/64 threads meeting an expired session;
+- logins when 1/8/32 processes with 4 threads each start together on a fresh session store, and
+  when they start again within the session's lifetime (``bench/sessions.py``);
+- time to first answer of a short script with ``pass`` and ``plain``: no store, warm store, legacy;
 - the legacy ``linkahead`` 0.21 client (``build/bench-legacy-venv``) as a comparison column.
 
 A full run writes ``bench/results.json``, the tables in ``docs/benchmarks.rst`` and the plot
@@ -32,7 +35,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench import sessions
+else:
+    import sessions  # bench/sessions.py: this folder is the script's first sys.path entry
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
@@ -141,6 +149,7 @@ class Worker(LineProcess):
     def __init__(self, kind: str, python: Path, url: str) -> None:
         env = {**os.environ, "HOME": tempfile.gettempdir()}  # no user's pylinkahead.ini
         env.pop("PYLINKAHEADINI", None)
+        env.pop("XDG_RUNTIME_DIR", None)  # no session store: the measured sessions are per process
         super().__init__(f"worker {kind}", [str(python), str(WORKER), kind, url, USERNAME, PASSWORD], env)
         line = self.readline(60)
         if not line.startswith("READY "):
@@ -266,11 +275,11 @@ def bench_logins(server: Server, workers: dict[str, Worker], threads: Sequence[i
     return results
 
 
-def run_child(python: Path, code: str, env: dict[str, str]) -> tuple[float, float, int]:
+def run_child(python: Path, code: str, env: dict[str, str], args: Sequence[str] = ()) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak RSS (KiB) of ``python -c code``; ``os.wait4`` gives
     this child's own resource usage (RUSAGE_CHILDREN would be the maximum over all children)."""
     started = time.perf_counter()
-    process = subprocess.Popen([str(python), "-c", code], env=env, cwd="/",
+    process = subprocess.Popen([str(python), "-c", code, *args], env=env, cwd="/",
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
@@ -293,6 +302,7 @@ def bench_cold_start(url: str, pythons: dict[str, tuple[Path, str]], runs: int) 
     codes = {"configure": configure, "requests": "import requests", "python": "pass"}
     env = {**os.environ, "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYLINKAHEADINI", None)
+    env.pop("XDG_RUNTIME_DIR", None)
     variants = [(venv, what) for venv in pythons for what in codes]
     for venv, what in variants:  # warm the OS file cache
         run_child(pythons[venv][0], codes[what], env)
@@ -329,7 +339,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform,
                     "date": time.strftime("%Y-%m-%d"), "commit": git_commit()},
         "settings": {"requests_per_round": args.requests, "rounds": args.rounds, "cold_runs": args.cold_runs,
-                     "threads": args.threads, "login_repeats": args.login_repeats, "quick": args.quick},
+                     "threads": args.threads, "login_repeats": args.login_repeats, "quick": args.quick,
+                     "processes": args.processes, "first_runs": args.first_runs},
         "unavailable": {},
     }
     dev_python = Path(sys.executable)
@@ -373,6 +384,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print("login bursts done", file=sys.stderr, flush=True)
         results["cold_start"] = bench_cold_start(server.url, pythons, args.cold_runs)
         print("cold starts done", file=sys.stderr, flush=True)
+        clients = {"connection": dev_python}
+        if "legacy" in pythons:
+            clients["legacy"] = pythons["legacy"][0]
+        try:
+            results["process_logins"] = sessions.bench_process_logins(
+                server.counters, server.url, USERNAME, PASSWORD, clients, args.processes)
+            print("process waves done", file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory(prefix="bench-first-") as folder:
+                results["first_answer"] = sessions.bench_first_answer(
+                    run_child, server.url, USERNAME, PASSWORD, clients, args.first_runs, Path(folder))
+            print("first answers done", file=sys.stderr, flush=True)
+        except sessions.BenchError as error:
+            raise BenchError(str(error)) from None
     return results
 
 
@@ -424,6 +448,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks.append({"target": f"one login after session expiry at {threads} threads",
                    "measured": "/".join(map(str, logins)) + (f", {errors} errors" if errors else ""),
                    "met": all(n == 1 for n in logins) and not errors})
+    waves = results.get("process_logins", {}).get("connection")
+    if waves:
+        counts = "/".join(str(row["processes"]) for row in waves)
+        for name, target, text in (("first", 1, "fresh store"), ("second", 0, "second wave")):
+            measured = [row[name]["logins"] for row in waves]
+            errors = sum(row[name]["errors"] for row in waves)
+            checks.append({"target": f"logins from {counts} processes x {sessions.THREADS} threads, {text}: {target}",
+                           "measured": "/".join(map(str, measured)) + (f", {errors} errors" if errors else ""),
+                           "met": all(n == target for n in measured) and not errors})
     return checks
 
 
@@ -496,6 +529,48 @@ def report_lines(results: dict[str, Any]) -> list[str]:
               for row in rs if row["first_error"]]
     if errors:
         out += ["", "First error seen: " + errors[0].replace("*", r"\*")]
+    out += session_lines(results)
+    return out
+
+
+def session_lines(results: dict[str, Any]) -> list[str]:
+    """The session-store tables (absent from results of runs before the store existed)."""
+    out: list[str] = []
+    waves = results.get("process_logins")
+    if waves:
+        counts = [row["processes"] for row in waves["connection"]]
+        rows = []
+        for kind, label in (("connection", "linkahead-connection, session store"), ("legacy", CLIENT_LABELS["legacy"])):
+            for name, text in (("first", "first wave"), ("second", "second wave")):
+                if kind not in waves:
+                    if name == "first":
+                        rows.append([label, "", _why(results, "legacy"), *([""] * (len(counts) - 1))])
+                    continue
+                cells = []
+                for row in waves[kind]:
+                    cell = str(row[name]["logins"])
+                    if row[name]["errors"]:
+                        cell += f" ({row[name]['errors']} errors)"
+                    cells.append(cell)
+                rows.append([label if name == "first" else "", text, *cells])
+        out += ["", f"**Logins from processes** started together, {sessions.THREADS} threads each, each thread one "
+                "request (server-side count; the second wave starts within the session's lifetime)", ""]
+        out += simple_table(["client", "wave", *(f"{n} process{'es' if n != 1 else ''}" for n in counts)], rows)
+    first = results.get("first_answer")
+    if first:
+        by = {(row["method"], row["variant"]): row for row in first["rows"]}
+        rows = []
+        for (method, variant), row in by.items():
+            baseline = by.get((method, "no store"))
+            legacy = by.get((method, "legacy"))
+            rows.append([method, variant, f"{row['wall_ms']:.0f}", f"{row['cpu_ms']:.0f}",
+                         f"{row['wall_ms'] / baseline['wall_ms']:.2f}" if baseline else "--",
+                         f"{row['wall_ms'] / legacy['wall_ms']:.2f}" if legacy else "--"])
+        for method, reason in first.get("unavailable", {}).items():
+            rows.append([method, "--", "--", "--", "--", str(reason)[:120]])
+        out += ["", "**Time to first answer** of a short script (``import linkahead``, ``configure_connection``, "
+                "one ``retrieve([\"Info\"])``) in a fresh interpreter (median; ratios of wall time)", ""]
+        out += simple_table(["method", "variant", "wall ms", "CPU ms", "vs no store", "vs legacy"], rows)
     return out
 
 
@@ -527,7 +602,10 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         return False
     matplotlib.use("Agg")
     pyplot: Any = importlib.import_module("matplotlib.pyplot")
-    figure, (left, middle, right) = pyplot.subplots(1, 3, figsize=(15, 4.8), constrained_layout=True)
+    waves = results.get("process_logins")
+    panels = 4 if waves else 3
+    figure, axes = pyplot.subplots(1, panels, figsize=(5 * panels, 4.8), constrained_layout=True)
+    left, middle, right = axes[:3]
     short = {"connection": "linkahead-\nconnection", "session": "Session\ntrust_env=True",
              "session-noenv": "Session\ntrust_env=False", "session-nojar": "Session trust_env\n=False, no jar",
              "legacy": "legacy\nlinkahead 0.21"}
@@ -584,12 +662,37 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     right.set_ylabel("logins at the server (max over repeats)")
     right.set_title("Logins after session expiry")
     right.legend(fontsize=8)
+    if waves:
+        plot_waves(axes[3], waves, colours)
     figure.suptitle(f"linkahead-connection benchmarks ({results['machine']['date']}, "
                     f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']})")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
     pyplot.close(figure)
     return True
+
+
+def plot_waves(axis: Any, waves: dict[str, list[dict[str, Any]]], colours: dict[str, str]) -> None:
+    """Logins against processes started together: store first and second wave, legacy."""
+    counts = [row["processes"] for row in waves["connection"]]
+    lines = [("connection", "first", "store, first wave", "o-"), ("connection", "second", "store, second wave", "s--"),
+             ("legacy", "first", "legacy, first wave", "o-"), ("legacy", "second", "legacy, second wave", "s--")]
+    for kind, name, label, style in lines:
+        if kind in waves:
+            # Zero cannot sit on a log axis: plotted at 0.5, labelled 0.
+            values = [max(row[name]["logins"], 0.5) for row in waves[kind]]
+            axis.plot(counts, values, style, color=colours[kind], label=label)
+    most = max(row[name]["logins"] for rows in waves.values() for row in rows for name in ("first", "second"))
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log", base=2)
+    axis.set_xticks(counts, [str(n) for n in counts])
+    ticks = [2**n for n in range(max(most, 1).bit_length() + 1)]
+    axis.set_yticks([0.5, *ticks], ["0", *(str(n) for n in ticks)])
+    axis.set_ylim(0.35, max(ticks) * 1.4)
+    axis.set_xlabel(f"processes started together ({sessions.THREADS} threads each)")
+    axis.set_ylabel("logins at the server")
+    axis.set_title("Logins from processes\n(session store vs. legacy client)")
+    axis.legend(fontsize=8)
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -605,6 +708,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=lambda s: [int(n) for n in s.split(",")], default=[1, 4, 16, 64],
                         help="thread counts for the login test (default 1,4,16,64)")
     parser.add_argument("--login-repeats", type=int, help="bursts per thread count (default 3; quick 1)")
+    parser.add_argument("--processes", type=lambda s: [int(n) for n in s.split(",")],
+                        help="process counts for the session-store waves (default 1,8,32; quick 1,3)")
+    parser.add_argument("--first-runs", type=int, help="runs of the first-answer script per variant "
+                        "(default 11; quick 1)")
     parser.add_argument("--no-legacy", dest="legacy", action="store_false", default=None,
                         help="skip the legacy client")
     parser.add_argument("--no-clean-venv", dest="clean_venv", action="store_false", default=None,
@@ -616,7 +723,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     for name, full, small in (("requests", 1000, 20), ("rounds", 9, 3), ("cold_runs", 21, 3),
-                              ("login_repeats", 3, 1)):
+                              ("login_repeats", 3, 1), ("processes", [1, 8, 32], [1, 3]), ("first_runs", 11, 1)):
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     for name in ("legacy", "clean_venv"):

@@ -34,7 +34,8 @@ def test_quick_mode_reports_every_measure(tmp_path: Path) -> None:
     assert finished.returncode == 0, finished.stderr
     assert elapsed < 30, f"quick mode took {elapsed:.1f} s"
 
-    for heading in ("**Targets**", "**Per authenticated request**", "**Cold start**", "**Logins**"):
+    for heading in ("**Targets**", "**Per authenticated request**", "**Cold start**", "**Logins**",
+                    "**Logins from processes**", "**Time to first answer**"):
         assert heading in finished.stdout
     for label in ("linkahead-connection", "requests.Session (trust_env=True)", "requests.Session (trust_env=False)",
                   "legacy linkahead 0.21", "import + configure", "import requests", "64 threads"):
@@ -51,6 +52,13 @@ def test_quick_mode_reports_every_measure(tmp_path: Path) -> None:
     # The one claim that holds even in quick mode: single-flight logins.
     assert all(row["logins"] == [1] and row["errors"] == 0 for row in results["logins"]["connection"])
     assert "legacy" not in results["logins"]
+    # The session store: one login per fresh store however many processes start, none in a second wave.
+    waves = results["process_logins"]["connection"]
+    assert [row["processes"] for row in waves] == [1, 3]
+    assert [(row["first"]["logins"], row["second"]["logins"]) for row in waves] == [(1, 0), (1, 0)]
+    assert all(row[wave]["errors"] == 0 for row in waves for wave in ("first", "second"))
+    variants = {(row["method"], row["variant"]) for row in results["first_answer"]["rows"]}
+    assert {("plain", "no store"), ("plain", "warm store")} <= variants
 
     text = page.read_text()
     assert "stale-placeholder" not in text and text.endswith("kept\n") and "**Per authenticated request**" in text

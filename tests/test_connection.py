@@ -82,7 +82,8 @@ def test_a_second_401_is_a_login_error(linkahead_server: LinkAheadTestServer) ->
     with linkahead_server.route("GET", "Entity", always_401), pytest.raises(LoginFailedError) as info:
         connection.retrieve(["Entity"])
     assert "answered 401" in str(info.value)
-    assert "even after a fresh login" in str(info.value)
+    assert "logged in again in between" in str(info.value)
+    assert "lack access" not in str(info.value)
     assert linkahead_server.counters.logins == 2  # the first login, one re-login, no storm
 
 
@@ -193,8 +194,13 @@ def test_activate_user_follows_the_link_without_a_session(linkahead_server: Link
     linkahead_server.anonymous = True
     connection = connect(linkahead_server)
     connection.retrieve(["Info"]).read()
+    token = connection.auth.state.token
     response = connection.activate_user(f"{linkahead_server.url}Activate?token=abc")
     assert b'path="Activate" query="token=abc" user="anonymous"' in response.read()
+    assert connection.auth.state.token == token  # the session is left alone
+    assert linkahead_server.counters.logouts == 0
+    connection.retrieve(["Info"]).read()
+    assert linkahead_server.counters.logins == 1
 
 
 def test_root_path_urls(tmp_path: object) -> None:

@@ -163,7 +163,8 @@ def test_connection_closed_mid_response(linkahead_server: LinkAheadTestServer, p
     assert not isinstance(info.value, LinkAheadTimeoutError)
     assert f"{linkahead_server.url}{path}" in str(info.value)
     assert "broke before the whole answer arrived" in str(info.value)
-    assert linkahead_server.counters.requests == 1  # not retried
+    # A request is not repeated; a broken login is sent once more (issue 13 item 15) and no further.
+    assert linkahead_server.counters.requests == (2 if path == "login" else 1)
     linkahead_server.fault = None
     assert connection.retrieve(["Entity"]).read().startswith(b"<Response")
 
@@ -265,7 +266,7 @@ def test_401_for_ever_costs_one_login_per_call(linkahead_server: LinkAheadTestSe
     with linkahead_server.route("GET", "Entity", always(401)):
         for _ in range(calls):
             started = time.monotonic()
-            with pytest.raises(LoginFailedError, match="even after a fresh login"):
+            with pytest.raises(LoginFailedError, match="logged in again in between"):
                 connection.retrieve(["Entity"])
             assert time.monotonic() - started < READ_TIMEOUT + SLACK
     assert linkahead_server.counters.logins == calls

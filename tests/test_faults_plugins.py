@@ -97,7 +97,9 @@ def test_a_raising_plugin_is_named_and_its_text_is_not_copied(linkahead_server: 
     assert "The password method 'raising' failed in get_credentials: raised RuntimeError" in message
     assert SECRET not in message
     assert info.value.plugin == "raising"
-    assert isinstance(info.value.__cause__, RuntimeError)  # chained for debugging
+    # Neither chained nor kept as context: the plugin's exception may hold a secret.
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert " at test_faults_plugins.py:" in message  # where it happened, for debugging
     assert linkahead_server.counters.requests == 0
     assert_usable_after_reconfiguration(linkahead_server)
 

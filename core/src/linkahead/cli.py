@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib.metadata as metadata
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from .connection.connection import _Connection
 from .demo import run_demo, who_am_i
 from .exceptions import ConfigurationError, LinkAheadException
 from .options import CORE_OPTIONS, Option
-from .redaction import URL_PASSWORD, redact_url_passwords
+from .redaction import URL_PASSWORD, hide_userinfo, redact, redact_url_passwords
 from .testing import serve
 from .version import __version__
 
@@ -70,11 +69,10 @@ class RedactingFormatter(logging.Formatter):
         return self.redact(super().format(record))
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
+        text = redact(text, self.secrets)
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(r"\1***", text)
-        return text
+        return redact_url_passwords(text)
 
 
 class CliError(Exception):
@@ -130,19 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
             "plugin is imported to check it; one that fails is listed as broken with its error "
             "(exit code 1).", json_option=True)
     command("status", "show the configuration in use and check that authentication works",
-            "Show which configuration file was read, the server and the password method, then "
+            "Show which configuration file was read, the server, the password method and the shared "
+            "session in the session store (for whom and until when; never the token), then "
             "authenticate and show the user, realm and roles the server reports. Exit code 0 when "
             "authenticated, 1 otherwise.", json_option=True)
     command("config", "show the effective [Connection] configuration and where each value came from",
             "Show every option of the effective configuration with its origin (default, file, "
             "environment, argument). Secret values are shown as ***.", json_option=True)
-    command("login", "authenticate now and verify with the server",
-            "Get credentials through the password method now (keyring: asks and stores the "
-            "password when none is stored; input: asks) and verify them with the server.")
-    command("logout", "log out and let the password method forget what it keeps",
-            "Log out at the server if this process holds a session, and call the password "
-            "method's forget hook, which drops what the method keeps (see the method's page; keyring, "
-            "for example, deletes its stored password only with keyring_delete_on_logout = true).")
+    command("login", "log in now and leave a session your other processes use",
+            "Get credentials through the password method now (input: asks; keyring: asks when none "
+            "is stored and stores the password once the server accepted it), log in, verify with the "
+            "server and put the session into the session store, where later processes find it and "
+            "use it without asking or decrypting anything until it expires.")
+    command("logout", "end the shared session and let the password method forget what it keeps",
+            "Log out at the server with the stored session (or this process's), remove it from the "
+            "session store so that no later process uses it, and call the password method's forget "
+            "hook, which drops what the method keeps (see the method's page; keyring, for example, "
+            "deletes its stored password only with keyring_delete_on_logout = true).")
     command("demo", "start the embedded server and log in with every installed method",
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
@@ -186,11 +188,8 @@ def _config_file() -> dict[str, Any]:
     return {"path": str(found.absolute()), "source": source, "searched": searched}
 
 
-def _check_url(kwargs: dict[str, Any]) -> None:
-    if "url" in kwargs:
-        return
-    settings = configuration.collect({})
-    if settings.values.get("url"):
+def _check_url(kwargs: dict[str, Any], settings: configuration.RawSettings) -> None:
+    if "url" in kwargs or settings.values.get("url"):
         return
     where = f"the [Connection] section of {settings.file}" if settings.file else "no configuration file was found"
     raise ConfigurationError(
@@ -199,14 +198,37 @@ def _check_url(kwargs: dict[str, Any]) -> None:
     )
 
 
+def _learn_secrets(formatter: RedactingFormatter, settings: configuration.RawSettings) -> None:
+    """Teach the formatter the raw secrets before they are checked: a failing check may quote them."""
+    for key, value in settings.values.items():
+        if not isinstance(value, str) or not value:
+            continue
+        if key in ("password", "auth_token"):
+            formatter.secrets.add(value)
+        elif key.endswith("_proxy") and "@" in value:
+            userinfo = value[value.find("://") + 3 if "://" in value else 0:value.rfind("@")]
+            password = userinfo.partition(":")[2]
+            formatter.secrets.update(part for part in (userinfo, password) if len(part) >= 4)
+
+
 def _configure(args: argparse.Namespace, formatter: RedactingFormatter) -> _Connection:
     kwargs = _connection_kwargs(args)
-    _check_url(kwargs)
+    settings = configuration.collect(kwargs)
+    _learn_secrets(formatter, settings)
+    _check_url(kwargs, settings)
     connection = _Connection.get_instance().configure(**kwargs)
     config = connection.config
     formatter.secrets.update(str(config[key]) for key in config
                              if config.is_secret(key) and config[key] not in (None, ""))
     return connection
+
+
+def _shown(value: Any) -> Any:
+    """A raw, unchecked value for display: URL passwords hidden, cut to a sensible length."""
+    if not isinstance(value, str):
+        return value
+    value = hide_userinfo(value)
+    return value if len(value) <= 300 else value[:300] + "..."
 
 
 def _method_info(method: plugins.Method) -> dict[str, Any]:
@@ -219,8 +241,35 @@ def _method_text(info: dict[str, Any]) -> str:
     return str(info["name"])
 
 
-def _error_info(error: BaseException) -> dict[str, str]:
-    return {"type": type(error).__name__, "message": _one_line(error)}
+def _when(timestamp: float) -> str:
+    """A moment as local time with its offset: ``2026-11-27 10:30:00 +0100``."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _shared_text(shared: dict[str, Any]) -> str:
+    """One line about the session store's entry (never the token)."""
+    if shared["refused"]:
+        return f"not used: {shared['refused']}"
+    if shared["store"] is None:
+        return f"off ({shared['reason']}); each process logs in by itself"
+    if not shared["exists"]:
+        return f"none yet (session store {shared['store']})"
+    who = f"{shared['user'] or '?'} (realm {shared['realm'] or '?'})"
+    state = "until" if shared["valid"] else "expired at"
+    return f"{who} {state} {_when(shared['expires_at'])}, renewed while in use (session store {shared['store']})"
+
+
+def _shared_json(shared: dict[str, Any]) -> dict[str, Any]:
+    expires = shared["expires_at"]
+    return {**shared, "expires": None if expires is None else _when(expires)}
+
+
+def _error_info(error: BaseException, formatter: RedactingFormatter | None = None) -> dict[str, str]:
+    message = _one_line(error)
+    return {"type": type(error).__name__,
+            "message": formatter.redact(message) if formatter is not None else redact_url_passwords(message)}
 
 
 def _one_line(error: BaseException) -> str:
@@ -257,10 +306,15 @@ def describe_methods(check: bool = True) -> list[dict[str, Any]]:
     """Every installed method from entry-point metadata; with ``check``, each is also imported.
 
     Reading the metadata imports nothing; the check loads each plugin and records a failure as
-    ``status: broken`` with the error text instead of raising.
+    ``status: broken`` with the error text instead of raising. A method name registered by
+    several distributions is listed once per distribution, each with ``"select":
+    "<distribution>:<method>"``, the ``password_method`` value that chooses it.
     """
     described = []
-    for name, entry_point in sorted(plugins.installed_methods().items()):
+    installed = plugins.installed_methods()
+    providers = [(name, entry_point) for name in sorted(installed)
+                 for entry_point in (installed.ambiguous(name) or [installed[name]])]
+    for name, entry_point in providers:
         dist = entry_point.dist
         summary = None
         if dist is not None:
@@ -274,10 +328,13 @@ def describe_methods(check: bool = True) -> list[dict[str, Any]]:
             "status": "unchecked",
             "error": None,
             "options": None,
+            "select": None,
         }
+        if installed.ambiguous(name):
+            item["select"] = f"{item['distribution']}:{name}"
         if check:
             try:
-                method = plugins.load_method(name)
+                method = plugins.load_method(item["select"] or name, installed)
                 item["options"] = [option.name for option in method.options()]
                 item["status"] = "ok"
             except LinkAheadException as error:
@@ -288,16 +345,18 @@ def describe_methods(check: bool = True) -> list[dict[str, Any]]:
 
 
 def _shadowed() -> list[dict[str, Any]]:
-    # Two distributions publishing the same method name: only the first one is used.
-    seen: dict[str, metadata.EntryPoint] = {}
+    # Two distributions publishing the same method name: the connection refuses to choose until
+    # password_method names one as <distribution>:<method>.
+    installed = plugins.installed_methods()
     shadowed = []
-    for entry_point in metadata.entry_points(group=plugins.ENTRY_POINT_GROUP):
-        first = seen.setdefault(entry_point.name, entry_point)
-        if first is not entry_point:
+    for name in sorted(installed.providers):
+        first, *others = installed.ambiguous(name) or [installed[name]]
+        for entry_point in others:
             shadowed.append({
-                "name": entry_point.name,
+                "name": name,
                 "distribution": entry_point.dist.name if entry_point.dist else None,
-                "used": first.dist.name if first.dist else None,
+                "used": None,
+                "also": first.dist.name if first.dist else None,
             })
     return shadowed
 
@@ -321,7 +380,9 @@ def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingForma
         for item in broken:
             out.write(f"  {item['name']} ({item['distribution'] or '?'} {item['version'] or '?'}): {item['error']}\n")
     for item in shadowed:
-        out.write(f"\nNote: {item['distribution']} also provides {item['name']!r}; {item['used']} is used.\n")
+        out.write(f"\nNote: {item['also']} and {item['distribution']} both provide {item['name']!r}; the "
+                  f"connection refuses to choose. Set password_method = <distribution>:{item['name']} to "
+                  "select one, or uninstall the one you do not trust.\n")
     return EXIT_FAILURE if broken else EXIT_OK
 
 
@@ -331,23 +392,24 @@ def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingForma
 def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     report: dict[str, Any] = {
         "ok": False, "config_file": None, "config_source": None, "searched": [], "url": None,
-        "username": None, "method": None, "user": None, "error": None,
+        "username": None, "method": None, "session": None, "user": None, "error": None,
     }
     try:
         file_info = _config_file()
         report.update(config_file=file_info["path"], config_source=file_info["source"],
                       searched=file_info["searched"])
         settings = configuration.collect(_connection_kwargs(args))
-        report.update(url=settings.values.get("url"), username=settings.values.get("username"),
-                      method={"name": str(settings.method), "distribution": None, "version": None})
+        report.update(url=_shown(settings.values.get("url")), username=_shown(settings.values.get("username")),
+                      method={"name": _shown(str(settings.method)), "distribution": None, "version": None})
         connection = _configure(args, formatter)
         config = connection.config
         report.update(url=config["url"], username=config.get("username"), method=_method_info(connection.method))
+        report["session"] = _shared_json(connection.auth.shared_session())  # before a login may store one
         report["user"] = who_am_i(connection)
         report["ok"] = True
     except LinkAheadException as error:
         logger.debug("status failed", exc_info=True)
-        report["error"] = _error_info(error)
+        report["error"] = _error_info(error, formatter)
     if args.json:
         _print_json(out, report)
         return EXIT_OK if report["ok"] else EXIT_FAILURE
@@ -368,6 +430,8 @@ def _status_text(out: TextIO, report: dict[str, Any]) -> None:
         out.write(f"Password method:    {_method_text(report['method'])}\n")
     if report["username"]:
         out.write(f"User name:          {report['username']}\n")
+    if report["session"]:
+        out.write(f"Shared session:     {_shared_text(report['session'])}\n")
     user = report["user"]
     if report["ok"] and user is not None:
         roles = ", ".join(user["roles"]) or "none"
@@ -420,7 +484,10 @@ def config_entries(config: configuration.ConnectionConfig) -> list[dict[str, Any
             entry["value"] = "***"
         else:
             entry["value"] = _json_value(value)
-        entry["text"] = "***" if entry["value"] == "***" else _text_value(value)
+            if isinstance(entry["value"], str):
+                # A proxy URL shows its user name, never its password.
+                entry["value"] = hide_userinfo(entry["value"])
+        entry["text"] = "***" if entry["value"] == "***" else hide_userinfo(_text_value(value))
         entries.append(entry)
     return entries
 
@@ -486,9 +553,9 @@ def diagnose_config(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[dict[s
             entry["value"] = None if value is None else "***"
         else:
             entry["value"] = _json_value(value)
-        entry["text"] = "***" if entry["value"] == "***" else redact_url_passwords(_text_value(value))
+        entry["text"] = "***" if entry["value"] == "***" else hide_userinfo(_text_value(value))
         if isinstance(entry["value"], str):
-            entry["value"] = redact_url_passwords(entry["value"])
+            entry["value"] = hide_userinfo(entry["value"])
         if entry["error"]:
             entry["error"] = redact_url_passwords(entry["error"])
         entries.append(entry)
@@ -507,7 +574,7 @@ def cmd_config(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         report["ok"] = True
     except LinkAheadException as error:
         logger.debug("config failed", exc_info=True)
-        report["error"] = _error_info(error)
+        report["error"] = _error_info(error, formatter)
         # Still show the table, every bad row marked: this is the command people run when stuck.
         try:
             report["method"], entries = diagnose_config(_connection_kwargs(args))
@@ -542,23 +609,34 @@ def cmd_config(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
 
 def cmd_login(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     connection = _configure(args, formatter)
+    connection.auth.login()
     who = who_am_i(connection)
     roles = ", ".join(who["roles"]) or "none"
     out.write(f"Logged in to {connection.config['url']} as {who['username']} (realm {who['realm']}, "
               f"roles: {roles}) with password method {_method_text(_method_info(connection.method))}.\n")
+    shared = connection.auth.shared_session()
+    if shared["exists"] and shared["valid"]:
+        out.write(f"Your other processes use this session without logging in until {_when(shared['expires_at'])} "
+                  f"(renewed while in use; session store {shared['store']}). End it with: {PROG} logout\n")
+    else:
+        out.write(f"The session is not shared: {shared['refused'] or shared['reason']}. "
+                  "Each process logs in by itself (see session_cache).\n")
     return EXIT_OK
 
 
 def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     connection = _configure(args, formatter)
     method = connection.method
-    had_session = connection.auth.state.token is not None
-    connection.logout()
+    store = connection.auth.shared_session()["store"]
+    had_session = connection.auth.logout()
     forgets = bool(method.manager.hook.forget.get_hookimpls())
     method.forget(connection.config)
     url = connection.config["url"]
     if had_session:
-        out.write(f"Logged out at {url}.\n")
+        shared = f"; the shared session is gone from the session store {store}" if store else ""
+        out.write(f"Logged out at {url}{shared}.\n")
+    elif store:
+        out.write(f"No session to end: the session store {store} holds none for {url}.\n")
     if forgets:
         out.write(f"Asked password method {method.name!r} to forget what it keeps for {url} "
                   "(what that is: see the method's documentation).\n")

@@ -28,6 +28,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
+from .redaction import quoted, redact
 
 __all__ = [
     "get_config",
@@ -141,17 +142,24 @@ def get_config() -> configparser.ConfigParser:
     """The configuration as a :class:`configparser.ConfigParser` holding every section of the file.
 
     Read on first use from the file :func:`find_config_file` finds (the same object is returned
-    until :func:`_reset_config`). Other tools keep their settings in their own sections
+    until :func:`_reset_config`; while no file has been found and nothing set, each use looks
+    again). Other tools keep their settings in their own sections
     (``[caoscrawler]``, ``[advancedtools]``, ...) and read them here; values changed here are
     seen by the next :func:`~linkahead.configure_connection`.
 
     :raises ConfigurationError: the file cannot be read or is not valid INI.
     """
     with _config_lock:
-        if _pycaosdbconf is None:
+        if _pycaosdbconf is None or _nothing_read(_pycaosdbconf):
             _read_config_files()
         assert _pycaosdbconf is not None
         return _pycaosdbconf
+
+
+def _nothing_read(parser: configparser.ConfigParser) -> bool:
+    # No file was found last time and nobody set a value since: look again, so that a file
+    # written after the first use (a notebook's first cell failed, a test wrote it) is found.
+    return not _files_read and not parser.sections() and not parser.defaults()
 
 
 def configure(inifile: str | os.PathLike[str]) -> list[str]:
@@ -376,10 +384,37 @@ def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
     for key, variable in (("https_proxy", "HTTPS_PROXY"), ("http_proxy", "HTTP_PROXY")):
         if key not in settings.values:
             found = os.environ.get(variable) or os.environ.get(variable.lower())
-            if found:
+            if found and _environment_proxy_applies(key, found, settings.values.get("url")):
                 settings.values[key] = found
                 settings.origins[key] = f"environment {variable}"
     return settings
+
+
+def _environment_proxy_applies(key: str, value: str, url: Any) -> bool:
+    """Whether a proxy variable from the environment takes part in this configuration.
+
+    The environment is shared with every other program, so a value this connection cannot use
+    (``HTTPS_PROXY=https://...``, which other tools accept) only matters when the connection
+    would use it: for the url's scheme and not exempted by ``NO_PROXY``. Otherwise it is left out
+    instead of failing the configuration; a usable value is always kept (``linkahead-auth
+    config`` shows it).
+    """
+    from .options import proxy_url
+
+    try:
+        proxy_url(value)
+        return True
+    except ValueError:
+        pass
+    url_text = str(url or "")
+    if url_text.partition("://")[0].lower() != key.partition("_")[0]:
+        return False
+    import requests.utils  # only here: the rest of the configuration does not need requests
+
+    try:
+        return not requests.utils.should_bypass_proxies(url_text, no_proxy=None)
+    except ValueError:
+        return True
 
 
 def _warn_if_readable_by_others(path: Path, keys: list[str]) -> None:
@@ -421,8 +456,12 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
     """
     declared: dict[str, Option] = {}
     for declaration in options:
-        if declaration.name in declared and not declaration.required:
+        earlier = declared.get(declaration.name)
+        if earlier is not None and not declaration.required:
             continue
+        if earlier is not None and earlier.secret and not declaration.secret:
+            # A plugin may make a core option required, never visible: secret stays secret.
+            declaration = declaration._replace(secret=True)
         declared[declaration.name] = declaration
     prefixes = tuple(tolerated_prefixes)
 
@@ -444,13 +483,18 @@ def validate(settings: RawSettings, options: Iterable[Option], method_name: str,
         if raw is None and origin == ARGUMENT:
             values[key] = None  # an explicit None: "not set" (for proxies: "no proxy")
         else:
+            problem: ValueError | None = None
             try:
                 values[key] = option.parse(raw)
             except ValueError as error:
-                shown = "" if option.secret else f" = {raw!r}"
-                raise ConfigurationError(
-                    _redacted(f"Invalid {key}{shown} ({_where(origin)}): {error}.")
-                ) from None
+                problem = error
+            if problem is not None:
+                # Raised here, not in the except block: the converter's error and what it wraps
+                # may hold the value, and must not stay attached as __context__.
+                shown = "" if option.secret else f" = {quoted(raw)}"
+                # A converter that repeats the value it got must not show a secret one.
+                detail = redact(str(problem), [raw]) if option.secret and isinstance(raw, str) else str(problem)
+                raise ConfigurationError(_redacted(f"Invalid {key}{shown} ({_where(origin)}): {detail}."))
         origins[key] = origin
 
     missing = []

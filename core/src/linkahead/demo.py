@@ -62,6 +62,8 @@ def _demo_one(name: str, server: LinkAheadTestServer, workdir: Path) -> str:
         os.environ["PYLINKAHEADINI"] = str(empty)
     config.setdefault("https_proxy", None)
     config.setdefault("http_proxy", None)
+    # Each demo server lives for one run: its sessions are worth nothing to other processes.
+    config.setdefault("session_cache", "none")
     connection = _Connection.get_instance().configure(url=server.url, password_method=name, **config)
     started = time.perf_counter()
     who = who_am_i(connection)

@@ -112,6 +112,36 @@ def declare_options() -> Sequence[Option]:  # type: ignore[empty-body]
 
 
 @hookspec
+def login_result(config: ConnectionConfig, credentials: Credentials, accepted: bool) -> None:
+    """Hear whether the server accepted credentials at a login.
+
+    **When**: right after the core sent ``POST /login`` with :class:`~linkahead.PasswordCredentials`
+    this plugin supplied, and the server gave its verdict: ``accepted`` is ``True`` when it
+    answered with a session, ``False`` when it refused the credentials (401). It is *not* called
+    when the server said nothing about the credentials (the connection broke, a time-out, a 5xx),
+    for token, header or anonymous credentials (there is no login), or for a session taken from
+    the :doc:`session store </session-cache>` (no login happens).
+
+    **Use**: keep a secret only once it is known to be right -- the ``keyring`` method stores a
+    password typed at its prompt only after ``accepted`` is ``True`` and forgets it otherwise.
+    A rejection is followed by :func:`refresh` (reason ``"rejected"``) when the core tries again.
+
+    **Arguments**: ``config`` as in :func:`get_credentials`; ``credentials`` exactly the object the
+    login used (compare it with what you handed out); ``accepted`` as above.
+
+    **Returns**: nothing. Every registered implementation is called.
+
+    **Errors**: a :class:`~linkahead.exceptions.LinkAheadException` raised here fails the request
+    that caused the login, even after an accepted login; other exceptions become a
+    :class:`~linkahead.exceptions.PluginError`. Prefer a warning for a failure that should not
+    stop the program (a keyring that cannot store).
+
+    **Threads**: called with the connection's login lock held, once per login, never concurrently
+    for one connection; bounded by ``plugin_timeout`` like :func:`get_credentials`.
+    """
+
+
+@hookspec
 def forget(config: ConnectionConfig) -> None:
     """Forget what this plugin keeps for the connection, because the user logs out.
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
+
+from .redaction import quoted
 
 __all__ = [
     "Option",
@@ -28,6 +30,7 @@ __all__ = [
     "number",
     "optional_number",
     "argv",
+    "session_cache",
 ]
 
 Parse = Callable[[Any], Any]
@@ -66,6 +69,11 @@ def text(value: Any) -> str:
         # ini file continues its value, which is how a line break usually gets in.
         raise ValueError("must be one line, without a line break or NUL byte (is the next line of "
                          "the ini file indented?)")
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        # A lone surrogate cannot be encoded for the wire; found now, not in the first request's
+        # UnicodeEncodeError (whose text would hold the whole value).
+        raise ValueError("is not valid Unicode text: it contains a lone surrogate (a broken character, "
+                         "often from a mis-decoded file or terminal); type the value again")
     return value
 
 
@@ -79,7 +87,7 @@ def boolean(value: Any) -> bool:
             return True
         if word in ("false", "no", "off", "0"):
             return False
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise ValueError(f"expected true or false, got {quoted(value)}")
 
 
 def number(value: Any) -> float:
@@ -95,9 +103,12 @@ def number(value: Any) -> float:
     return result
 
 
+def _cut(value_text: str, limit: int = 80) -> str:
+    return value_text if len(value_text) <= limit else value_text[:limit] + "..."
+
+
 def _short(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+    return quoted(value, limit=60)
 
 
 def optional_number(value: Any) -> float | None:
@@ -141,18 +152,20 @@ def timeout(value: Any) -> float | tuple[float, float] | None:
 def url(value: Any) -> str:
     """An ``http://`` or ``https://`` URL with a host; a path is the server's root path."""
     value_text: str = text(value).strip()
+    if "@" in value_text:
+        # Checked first: with a password holding / # ? the parts below would be cut from it.
+        raise ValueError(f"{quoted(value_text)} must not contain a user name or password (user:password@); "
+                         "use the username option and a password method")
     parts = _split_url(value_text)
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(
-            f"{value_text!r} has no http:// or https:// scheme; "
-            f"write it like https://{value_text.split('://')[-1]}"
+            f"{quoted(value_text)} has no http:// or https:// scheme; "
+            f"write it like {_cut('https://' + value_text.split('://')[-1])}"
         )
     if not parts.hostname:
-        raise ValueError(f"{value_text!r} has no host name")
-    if parts.username or parts.password:
-        raise ValueError("the URL must not contain a user name or password; use the username option")
+        raise ValueError(f"{quoted(value_text)} has no host name")
     if parts.query or parts.fragment:
-        raise ValueError(f"{value_text!r} must not have a query (?...) or fragment (#...)")
+        raise ValueError(f"{quoted(value_text)} must not have a query (?...) or fragment (#...)")
     return value_text
 
 
@@ -164,34 +177,77 @@ def proxy_url(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in _NULL_WORDS):
         return None
     value_text: str = text(value).strip()
+    shown = quoted(value_text)
     parts = _split_url(value_text)
     if parts.scheme.lower() not in ("http", "socks4", "socks4a", "socks5", "socks5h"):
         if parts.scheme.lower() == "https":
             raise ValueError(
-                f"HTTPS proxies are not supported ({value_text!r}); use http:// -- TLS still runs end to end"
+                f"HTTPS proxies are not supported ({shown}); use http:// -- TLS still runs end to end"
             )
         raise ValueError(
-            f"{value_text!r} is not a proxy URL; expected http://host:port, socks4://host:port or socks5://host:port"
+            f"{shown} is not a proxy URL; expected http://host:port, socks4://host:port or socks5://host:port"
         )
     if not parts.hostname:
-        raise ValueError(f"proxy URL {value_text!r} has no host name")
+        raise ValueError(f"proxy URL {shown} has no host name")
+    _check_proxy_userinfo(parts, shown)
     return value_text
+
+
+def _check_proxy_userinfo(parts: SplitResult, shown: str) -> None:
+    """The proxy's user name and password must survive the trip into a ``Proxy-Authorization`` header.
+
+    requests percent-decodes them and encodes the result as latin-1; anything else would fail
+    in the first request with a ``UnicodeEncodeError`` holding the password.
+    """
+    for what, part in (("user name", parts.username), ("password", parts.password)):
+        if not part:
+            continue
+        try:
+            unquote(part, errors="strict").encode("latin-1")
+            continue
+        except UnicodeError:
+            pass  # raised below, outside the except block: the encoder's error holds the value
+        raise ValueError(
+            f"the {what} in the proxy URL {shown} cannot be sent to the proxy: after percent-decoding "
+            "it must be Latin-1 text (a %XX sequence that is not UTF-8, or a character beyond "
+            "Latin-1). Percent-encode such characters as UTF-8, or change the proxy password"
+        )
 
 
 def _split_url(value_text: str) -> SplitResult:
     """``urlsplit`` that also checks the port and refuses blanks and control characters.
 
     urlsplit silently drops tabs and line breaks and keeps spaces, so such a URL would reach a
-    server other than the one written down, or fail much later.
+    server other than the one written down, or fail much later. The messages never quote
+    urlsplit's own text: with a password holding ``/`` or ``#`` it names a piece of the password
+    as the port or the host.
     """
+    shown = quoted(value_text)
+    delimiters = " The password in user:password@ must be percent-encoded (/ as %2F, # as %23, ? as %3F, " \
+        "@ as %40, blank as %20)." if "@" in value_text else ""
     if any(c.isspace() or c < " " or c == "\x7f" for c in value_text):
-        raise ValueError(f"{value_text!r} contains a blank or a control character; percent-encode it or remove it")
+        raise ValueError(f"{shown} contains a blank or a control character; percent-encode it or remove it."
+                         f"{delimiters}".rstrip("."))
+    # The errors are raised after the except blocks: urlsplit's error, which may hold a piece of
+    # the password, must not stay attached as __context__.
+    problem = ""
     try:
         parts = urlsplit(value_text)
         parts.port  # noqa: B018 -- raises ValueError for a bad port
-    except ValueError as error:
-        raise ValueError(f"{value_text!r} is not a valid URL: {error}") from None
+    except ValueError:
+        problem = "the port must be a number from 0 to 65535" if "://" in value_text and _parses(value_text) \
+            else "check the brackets around an IPv6 address"
+    if problem:
+        raise ValueError(f"{shown} is not a valid URL: {problem}.{delimiters}".rstrip("."))
     return parts
+
+
+def _parses(value_text: str) -> bool:
+    try:
+        urlsplit(value_text)
+    except ValueError:
+        return False
+    return True
 
 
 def path(value: Any) -> str:
@@ -209,7 +265,7 @@ def argv(value: Any) -> list[str]:
         try:
             result = shlex.split(value)
         except ValueError as error:
-            raise ValueError(f"cannot split the command {value!r}: {error}") from None
+            raise ValueError(f"cannot split the command {quoted(value)}: {error}") from None
     elif isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
         result = list(value)
     else:
@@ -219,6 +275,34 @@ def argv(value: Any) -> list[str]:
     return result
 
 
+_STORE_OFF = frozenset({"none", "null", "off", "no", "false", "0", ""})
+
+
+def session_cache(value: Any) -> str:
+    """``auto``, ``none`` (also ``off``, ``false``, ``null``) or an absolute folder (``~`` expanded).
+
+    The value of ``session_cache``: where the session store lives.
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if value is None or value is False:
+        return "none"
+    if not isinstance(value, str):
+        raise ValueError(f"expected auto, none or a folder, got {type(value).__name__}")
+    word = value.strip()
+    if word.lower() in _STORE_OFF:
+        return "none"
+    if word.lower() == "auto":
+        return "auto"
+    if any(c in word for c in "\r\n\0"):
+        raise ValueError("expected auto, none or a folder on one line")
+    folder = os.path.expanduser(word)
+    if not os.path.isabs(folder):
+        # Processes started in other working directories must find the same store.
+        raise ValueError(f"expected auto, none or an absolute folder (or one starting with ~), got {word!r}")
+    return os.path.normpath(folder)
+
+
 CORE_OPTIONS: tuple[Option, ...] = (
     Option("url", "The server's base URL, e.g. https://linkahead.example.org:10443/ (a root path is allowed).",
            url, required=True),
@@ -226,7 +310,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option(
         "password_method",
         "Where credentials come from: the name of an installed password method (plain, input, pass, "
-        "keyring, auth_token, unauthenticated, exec, ...).",
+        "keyring, auth_token, unauthenticated, exec, ...); <distribution>:<method> chooses when two "
+        "installed distributions provide the same name.",
         text,
         default="plain",
     ),
@@ -234,8 +319,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option("password_identifier", "The entry in the password store, for password_method pass.", text),
     Option("auth_token", "A LinkAhead authentication token; implies password_method auth_token.", text,
            secret=True),
-    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none.",
-           timeout, default=210.0),
+    Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none. "
+           "A whole request, answer included, may take connect + read.", timeout, default=210.0),
     Option("ssl_insecure", "Do not check the server's TLS certificate (dangerous; prints a warning).", boolean,
            default=False),
     Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),
@@ -251,5 +336,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "(PluginError); null: no limit. Longer than the default timeout, so a plugin that bounds its "
            "own network calls by timeout reports its own error first. Not applied while standard input "
            "is a terminal, so a prompt can wait for its person.", optional_number, default=300.0),
+    Option("session_cache",
+           "Where sessions are shared with your other processes: auto ($XDG_RUNTIME_DIR/linkahead-sessions "
+           "when that per-user folder exists, else nowhere), none (each process logs in by itself), or an "
+           "absolute folder of your own (created with mode 700).", session_cache, default="auto"),
 )
 """The options every connection understands."""

@@ -9,7 +9,16 @@ in time the caller gets a :class:`~linkahead.exceptions.PluginError` naming the 
 cannot be stopped from outside, so the hung one is left behind as a daemon thread (it ends with the
 process, or whenever the plugin returns; its late answer is dropped). While standard input is a
 terminal the hooks run directly instead: a prompt may take as long as its person needs, and Ctrl-C
-interrupts it (and restores the terminal) as usual.
+interrupts it (and restores the terminal) as usual. While a plugin's hung call is still running,
+no further bounded call of that plugin starts (the next call waits for it up to ``plugin_timeout``
+and then fails), so a hung plugin costs one thread, not one per call.
+
+A plugin's identity is its distribution: when two installed distributions register the same
+method name, :func:`load_method` refuses to choose and names both; ``password_method =
+<distribution>:<method>`` selects one. An error from a plugin -- its import, a hook, a
+``sys.exit()`` -- becomes a :class:`~linkahead.exceptions.PluginError` that names the plugin, its
+distribution and where it failed, but neither copies the plugin's exception text nor chains the
+plugin's exception: a careless plugin may have put a secret into it.
 """
 
 from __future__ import annotations
@@ -17,8 +26,11 @@ from __future__ import annotations
 import contextvars
 import importlib.metadata as metadata
 import os
+import re
 import sys
 import threading
+import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -26,7 +38,7 @@ import pluggy
 
 from . import hookspecs
 from .credentials import CREDENTIAL_TYPES, Credentials
-from .exceptions import LinkAheadException, PasswordMethodNotFoundError, PluginError
+from .exceptions import ConfigurationError, LinkAheadException, PasswordMethodNotFoundError, PluginError
 from .options import Option
 
 __all__ = [
@@ -34,7 +46,9 @@ __all__ = [
     "STANDARD_METHODS",
     "Method",
     "installed_methods",
+    "InstalledMethods",
     "distribution_for",
+    "is_distribution_name",
     "load_method",
 ]
 
@@ -44,19 +58,65 @@ STANDARD_METHODS = ("plain", "input", "pass", "keyring", "auth_token", "unauthen
 T = TypeVar("T")
 
 
-def installed_methods() -> dict[str, metadata.EntryPoint]:
+class InstalledMethods(dict[str, metadata.EntryPoint]):
+    """Method name to the entry point of the first distribution (on ``sys.path``) registering it.
+
+    :attr:`providers` holds every distribution's entry point per name, so that a name registered
+    by two distributions is noticed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.providers: dict[str, list[metadata.EntryPoint]] = {}
+
+    def add(self, entry_point: metadata.EntryPoint) -> None:
+        providers = self.providers.setdefault(entry_point.name, [])
+        # The same distribution twice on sys.path (an editable and a copy) is one provider.
+        if all(_normalized(_dist_name(known)) != _normalized(_dist_name(entry_point)) for known in providers):
+            providers.append(entry_point)
+        self.setdefault(entry_point.name, entry_point)
+
+    def ambiguous(self, name: str) -> list[metadata.EntryPoint]:
+        """The entry points of ``name`` when more than one distribution registers it, else ``[]``."""
+        providers = self.providers.get(name, [])
+        return providers if len(providers) > 1 else []
+
+
+def installed_methods() -> InstalledMethods:
     """The password methods installed in this environment, by name (metadata only, nothing imported)."""
-    found: dict[str, metadata.EntryPoint] = {}
+    found = InstalledMethods()
     # Same result as metadata.entry_points(group=...), a third of the cost: that parses the
     # entry points of every installed distribution, here only files that mention our group are
-    # parsed. The first distribution on sys.path wins a name, as there.
+    # parsed. The first distribution on sys.path wins a name, as there; the others are kept in
+    # ``providers``.
     for dist in metadata.distributions(path=_distribution_paths()):
         text = dist.read_text("entry_points.txt")
         if not text or ENTRY_POINT_GROUP not in text:
             continue
         for entry_point in dist.entry_points.select(group=ENTRY_POINT_GROUP):
-            found.setdefault(entry_point.name, entry_point)
+            found.add(entry_point)
     return found
+
+
+def _normalized(name: str | None) -> str:
+    return re.sub(r"[-_.]+", "-", name or "").lower()
+
+
+_DISTRIBUTION_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def is_distribution_name(name: str) -> bool:
+    """True for a valid distribution name (PEP 508), which is safe to show in a ``pip install`` hint."""
+    return len(name) <= 200 and _DISTRIBUTION_NAME.match(name) is not None
+
+
+def _pip_target(name: str) -> str:
+    """``name`` as a ``pip install`` argument: as it is when valid, shell-quoted otherwise."""
+    if is_distribution_name(name):
+        return name
+    import shlex  # only for a name that needs quoting
+
+    return shlex.quote(name)
 
 
 def _distribution_paths() -> list[str]:
@@ -143,21 +203,28 @@ class Method:
         try:
             if time_limit is None:
                 return invoke(self.manager.hook)
-            return _run_bounded(lambda: invoke(self.manager.hook), time_limit, f"linkahead-{self.name}-{hook_name}")
-        except _TimedOut:
-            raise PluginError(
-                f"The password method {self.label} did not answer {hook_name} within plugin_timeout = "
+            return _run_bounded(lambda: invoke(self.manager.hook), time_limit, f"linkahead-{self.name}-{hook_name}",
+                                key=id(self.plugin))
+        except _TimedOut as timed_out:
+            failure: LinkAheadException = PluginError(
+                f"The password method {self.label} {timed_out.what} {hook_name} within plugin_timeout = "
                 f"{time_limit:g} s. Check what it waits for (a password store, a keyring, a command, the "
                 "network); raise plugin_timeout if it is legitimately slow.",
                 plugin=self.name,
                 distribution=self.distribution,
-            ) from None
-        except LinkAheadException:
-            raise
-        except Exception as error:
-            # The original exception is chained for debugging; its text is not copied into ours
-            # because a careless plugin may have put a secret into it.
-            raise self.error(hook_name, f"raised {type(error).__name__}") from error
+            )
+        except LinkAheadException as error:
+            failure = error
+            if failure.__context__ is None and failure.__cause__ is None:
+                raise
+        except (Exception, SystemExit) as error:  # noqa: BLE001 -- becomes a PluginError below
+            # Neither the text nor the exception itself goes into ours: a careless plugin may have
+            # put a secret into it. Where it happened is enough to find it.
+            what = "called sys.exit()" if isinstance(error, SystemExit) else f"raised {type(error).__name__}"
+            failure = self.error(hook_name, what + _where(error))
+        # Raised outside the except blocks: nothing of the plugin's exception stays attached.
+        failure.__cause__ = failure.__context__ = None
+        raise failure
 
     def error(self, hook_name: str, what: str) -> PluginError:
         return PluginError(
@@ -180,6 +247,10 @@ class Method:
 class _TimedOut(Exception):
     """A bounded hook did not return in time."""
 
+    def __init__(self, what: str = "did not answer") -> None:
+        super().__init__(what)
+        self.what = what
+
 
 def _time_limit(config: Any) -> float | None:
     """``plugin_timeout`` from ``config``; ``None`` (no limit) while a person sits at a terminal."""
@@ -196,10 +267,30 @@ def _stdin_is_terminal() -> bool:
         return False
 
 
-def _run_bounded(function: Callable[[], T], seconds: float, name: str) -> T:
-    """``function()`` in a daemon thread; raises :class:`_TimedOut` when it takes longer than ``seconds``."""
-    outcome: list[tuple[bool, Any]] = []
+# Bounded hook calls still running, by plugin: at most one per plugin, so a hung plugin holds one
+# thread however often it is called.
+_running: dict[int, threading.Event] = {}
+_running_lock = threading.Lock()
+
+
+def _run_bounded(function: Callable[[], T], seconds: float, name: str, key: int | None = None) -> T:
+    """``function()`` in a daemon thread; raises :class:`_TimedOut` when it takes longer than ``seconds``.
+
+    :param key: calls with the same key run one at a time: while one is running (or hung), the
+        next waits for it within the same ``seconds``.
+    """
+    end = time.monotonic() + seconds
     done = threading.Event()
+    slot = id(done) if key is None else key
+    while True:
+        with _running_lock:
+            earlier = _running.get(slot)
+            if earlier is None:
+                _running[slot] = done
+                break
+        if not earlier.wait(max(0.0, end - time.monotonic())):
+            raise _TimedOut("is still busy with an earlier call that did not return; it did not start")
+    outcome: list[tuple[bool, Any]] = []
     context = contextvars.copy_context()  # the hook sees the caller's context variables
 
     def work() -> None:
@@ -208,15 +299,33 @@ def _run_bounded(function: Callable[[], T], seconds: float, name: str) -> T:
         except BaseException as error:  # noqa: BLE001 -- handed to the caller, who raises it
             outcome.append((False, error))
         finally:
+            with _running_lock:
+                if _running.get(slot) is done:
+                    del _running[slot]
             done.set()
 
-    threading.Thread(target=work, name=name, daemon=True).start()
-    if not done.wait(seconds):
+    try:
+        threading.Thread(target=work, name=name, daemon=True).start()
+    except BaseException:
+        with _running_lock:
+            _running.pop(slot, None)
+        done.set()
+        raise
+    if not done.wait(max(0.0, end - time.monotonic())):
         raise _TimedOut
     succeeded, value = outcome[0]
     if succeeded:
         return value  # type: ignore[no-any-return]
     raise value
+
+
+def _where(error: BaseException) -> str:
+    """`` at file.py:12 in get_credentials`` -- the innermost frame of ``error``'s traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -228,8 +337,12 @@ def _new_manager() -> pluggy.PluginManager:
 def load_method(method: object, installed: Mapping[str, metadata.EntryPoint] | None = None) -> Method:
     """Load the password method named by ``method``, or wrap a plugin object.
 
+    ``method`` is a method name (``"plain"``), or ``"<distribution>:<method>"`` to choose among
+    distributions that register the same name.
+
     :param installed: the result of :func:`installed_methods`, when the caller has it already.
     :raises PasswordMethodNotFoundError: no installed plugin has that name.
+    :raises ConfigurationError: two distributions register the name and none was chosen.
     :raises PluginError: the plugin cannot be imported or registered.
     """
     if not isinstance(method, str):
@@ -238,22 +351,73 @@ def load_method(method: object, installed: Mapping[str, metadata.EntryPoint] | N
     name = method.strip()
     if installed is None:
         installed = installed_methods()
+    entry_point = _select(name, installed)
+    name = entry_point.name
+    failure: PluginError | None = None
+    try:
+        plugin = entry_point.load()
+    except (Exception, SystemExit) as error:  # noqa: BLE001 -- becomes a PluginError below
+        dist_name = _dist_name(entry_point)
+        # The plugin's text is not copied (nor the exception chained): a plugin may put a
+        # secret into it. The kind of error and where it happened are enough to fix it.
+        what = "calls sys.exit() on import" if isinstance(error, SystemExit) else (
+            f"cannot be imported: {type(error).__name__}{_missing_module(error)}")
+        failure = PluginError(
+            f"The password method {name!r} (distribution {dist_name or '?'}, entry point "
+            f"{_short(entry_point.value)}) {what}{_where(error)}. Reinstall it (pip install "
+            f"--force-reinstall {_pip_target(dist_name or distribution_for(name))}) or report the problem "
+            "to its authors; 'python -c \"import <module>\"' shows the full error.",
+            plugin=name,
+            distribution=dist_name,
+        )
+    if failure is not None:
+        raise failure  # outside the except block: no __context__
+    return _register(name, plugin, entry_point)
+
+
+def _select(name: str, installed: Mapping[str, metadata.EntryPoint]) -> metadata.EntryPoint:
+    """The entry point for ``name`` or ``distribution:name``; refuses to guess between distributions."""
+    providers = getattr(installed, "providers", None)
+    if ":" in name:
+        wanted, _, method_name = name.partition(":")
+        known: dict[str, list[metadata.EntryPoint]] = providers if isinstance(providers, dict) else {}
+        candidates = known.get(method_name) or ([installed[method_name]] if method_name in installed else [])
+        for candidate in candidates:
+            if _normalized(_dist_name(candidate)) == _normalized(wanted):
+                return candidate
+        if not candidates:
+            raise _not_found(method_name, sorted(installed))
+        offered = ", ".join(f"{_dist_name(c)}:{method_name}" for c in candidates)
+        raise ConfigurationError(
+            f"password_method = {_short(name)}: the distribution {_short(wanted)} does not provide the "
+            f"password method {method_name!r}. Installed: {offered}."
+        )
     entry_point = installed.get(name)
     if entry_point is None:
         raise _not_found(name, sorted(installed))
-    try:
-        plugin = entry_point.load()
-    except Exception as error:
-        dist_name = _dist_name(entry_point)
-        raise PluginError(
-            f"The password method {name!r} (distribution {dist_name or '?'}, entry point "
-            f"{entry_point.value!r}) cannot be imported: {type(error).__name__}: {error}. "
-            f"Reinstall it (pip install --force-reinstall {dist_name or distribution_for(name)}) or "
-            "report the problem to its authors.",
-            plugin=name,
-            distribution=dist_name,
-        ) from error
-    return _register(name, plugin, entry_point)
+    if isinstance(installed, InstalledMethods) and installed.ambiguous(name):
+        dists = [_dist_name(candidate) or "?" for candidate in installed.ambiguous(name)]
+        choices = " or ".join(f"password_method = {dist}:{name}" for dist in dists)
+        raise ConfigurationError(
+            f"The password method {name!r} is provided by {len(dists)} installed distributions: "
+            f"{', '.join(dists)}. The connection does not guess which one gets your credentials. "
+            f"Uninstall the one you do not trust (pip uninstall {_pip_target(dists[-1])}), or choose: "
+            f"{choices}."
+        )
+    return entry_point
+
+
+def _missing_module(error: BaseException) -> str:
+    """`` (no module 'gnupg')`` for a missing module whose name is a plain dotted name."""
+    module = getattr(error, "name", None) if isinstance(error, ImportError) else None
+    if isinstance(module, str) and re.fullmatch(r"[A-Za-z_][\w.]{0,100}", module):
+        return f" (no module {module!r})"
+    return ""
+
+
+def _short(text: str, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def _dist_name(entry_point: metadata.EntryPoint | None) -> str | None:
@@ -263,19 +427,22 @@ def _dist_name(entry_point: metadata.EntryPoint | None) -> str | None:
 
 def _register(name: str, plugin: object, entry_point: metadata.EntryPoint | None) -> Method:
     manager = _new_manager()
+    dist_name = _dist_name(entry_point)
+    origin = f" (distribution {dist_name})" if dist_name else ""
+    failure: PluginError | None = None
     try:
         manager.register(plugin, name=name)
-    except Exception as error:
-        dist_name = _dist_name(entry_point)
-        origin = f" (distribution {dist_name})" if dist_name else ""
-        raise PluginError(
-            f"The password method {name!r}{origin} is not a valid plugin: {error}",
+    except Exception as error:  # noqa: BLE001 -- becomes a PluginError below
+        # pluggy's text names the hook and the function signature, nothing the plugin computed.
+        detail = " ".join(str(error).split())[:300]
+        failure = PluginError(
+            f"The password method {name!r}{origin} is not a valid plugin: {detail}",
             plugin=name,
             distribution=dist_name,
-        ) from error
+        )
+    if failure is not None:
+        raise failure  # outside the except block: no __context__
     if not manager.hook.get_credentials.get_hookimpls():
-        dist_name = _dist_name(entry_point)
-        origin = f" (distribution {dist_name})" if dist_name else ""
         raise PluginError(
             f"The password method {name!r}{origin} does not implement the get_credentials hook; "
             "decorate a get_credentials(config) function with @linkahead.hookimpl.",
@@ -296,10 +463,12 @@ def _not_found(name: str, installed: list[str]) -> PasswordMethodNotFoundError:
         hint = f" Did you mean {close[0]!r}?"
     elif close:
         hint = f" Did you mean {close[0]!r}? It is not installed: pip install {distribution_for(close[0])}."
-    if not close or close[0] != name:
-        hint += f" If {name!r} is published as a plugin, install it: pip install {distribution_for(name)}"
+    guess = distribution_for(name)
+    # Only a valid distribution name is offered for copying into a shell: the name is user input.
+    if (not close or close[0] != name) and is_distribution_name(guess):
+        hint += f" If {name!r} is published as a plugin, install it: pip install {guess}"
     return PasswordMethodNotFoundError(
-        f"No password method {name!r} is installed (installed methods: {listing}).{hint}",
+        f"No password method {_short(name)} is installed (installed methods: {listing}).{hint}",
         method=name,
         installed=installed,
     )

@@ -11,12 +11,20 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote
 
-__all__ = ["TokenInfo", "parse_token", "session_token_from_set_cookie", "MAX_TOKEN_LENGTH"]
+__all__ = ["TokenInfo", "parse_token", "session_times", "session_token_from_set_cookie", "MAX_TOKEN_LENGTH"]
 
 MAX_TOKEN_LENGTH = 16384
 """Longer ``SessionToken`` values are refused (a sane server sends a few hundred bytes)."""
 
 _MAX_MILLISECONDS = 2**63 - 1  # the server's Java long; larger ones would overflow a float deadline
+
+# A session token's issued-at and time-out, found without decoding the whole value: they are the
+# two bare integers between the permissions array and the nonce string. (Decoding costs 50 us,
+# more than the rest of a request's bookkeeping, and every answer carries a renewed token.)
+_SESSION_TIMES = (
+    re.compile(r"%5B%22S%22%2C.*?%5D%2C(\d{1,19})%2C(\d{1,19})%2C%22[0-9A-Za-z]"),
+    re.compile(r'\["S",.*?\],(\d{1,19}),(\d{1,19}),"[0-9A-Za-z]'),
+)
 
 _SET_COOKIE_TOKEN = re.compile(r"(?:^|[,;]\s*)SessionToken=([^;,\s]*)")
 # RFC 6265 cookie-octet, minus the characters our parser splits on.
@@ -64,6 +72,26 @@ def parse_token(value: str) -> TokenInfo:
         if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= _MAX_MILLISECONDS:
             raise ValueError("the token's issued-at or time-out field is not a non-negative integer")
     return TokenInfo(kind, realm, username, issued, timeout)
+
+
+def session_times(value: str) -> tuple[int, int] | None:
+    """``(issued_at_ms, timeout_ms)`` of a session token (kind ``"S"``); ``None`` for any other value.
+
+    Quicker than :func:`parse_token` for the common shape; falls back to it otherwise.
+    """
+    if len(value) > MAX_TOKEN_LENGTH:
+        return None
+    for pattern in _SESSION_TIMES:
+        match = pattern.match(value)
+        if match is not None:
+            issued, timeout = int(match.group(1)), int(match.group(2))
+            if issued <= _MAX_MILLISECONDS and timeout <= _MAX_MILLISECONDS:
+                return issued, timeout
+    try:
+        info = parse_token(value)
+    except ValueError:
+        return None
+    return None if info.one_time else (info.issued_at_ms, info.timeout_ms)
 
 
 def session_token_from_set_cookie(header: str | None) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
@@ -37,7 +38,7 @@ from ..exceptions import (
 from ..options import CORE_OPTIONS, text
 from ..tokens import parse_token
 from ..version import __version__
-from .session import AuthSession
+from .session import AuthSession, repeated_401_message
 from .transport import RequestsTransport, Response, Transport
 
 __all__ = [
@@ -244,14 +245,19 @@ class _Connection:
                                             body=error.body, reason=error.reason) from None
 
     def activate_user(self, link: str) -> Response:
-        """Follow an account activation ``link`` (from the server's e-mail) as an anonymous request."""
+        """Follow an account activation ``link`` (from the server's e-mail) as an anonymous request.
+
+        The link's path below the configured ``url`` is requested without a session cookie; the
+        connection's own session is left as it is.
+        """
         parts = urlsplit(link)
         base = urlsplit(self.config["url"])
         base_path = base.path if base.path.endswith("/") else base.path + "/"
         path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path.lstrip("/")
         if parts.query:
             path += "?" + parts.query
-        self.logout()
+        # Sent without the session, which stays as it is (with a session store, a logout here
+        # would end the session of every process of this user).
         return self._check(self._send("GET", path, self._default_headers, None))
 
     def logout(self) -> None:
@@ -331,8 +337,9 @@ class _Connection:
         for attempt in (1, 2):
             request_headers = {**self._default_headers, **headers} if headers else dict(self._default_headers)
             request_headers.update(state.headers)
+            sent_at = time.time()
             response = self._send(method, path, request_headers, body)
-            auth.adopt(response, state)
+            auth.adopt(response, state, sent_at)
             if response.status != 401:
                 return self._check(response)
             response.read()  # free the connection for the retry
@@ -341,11 +348,7 @@ class _Connection:
             if isinstance(body, _ChunkReader) and not body.rewind():
                 break  # a streamed body cannot be sent twice
             state = auth.rejected(state)
-        raise LoginFailedError(
-            f"The server answered 401 (not authenticated) to {method} {path} even after a fresh "
-            f"login with password method {self.method.label}. The account may lack access, or "
-            "the server rejects the session; check username and the server's authentication realm."
-        )
+        raise LoginFailedError(repeated_401_message(f"{method} {path}", self.method.label, state.credentials))
 
     _retry_http_request = _http_request  # upstream's name for one request; the data layer may call it
 

@@ -5,32 +5,64 @@ is not usable -- nothing authenticated yet, the session or the credentials about
 server answered 401 -- does a thread take the lock, and then only the first thread does the work:
 the others find a newer *generation* when they get the lock and use its result (or its error).
 That is how 16 threads meeting one expired session cause one login.
+
+With a session store (:mod:`linkahead.session_store`, option ``session_cache``) the same dance
+spans processes: before logging in, a thread looks for a newer session in the store; if there is
+none it takes the store's file lock, looks once more (another process may have logged in while it
+waited) and only then logs in and stores the new session. Renewed tokens are written back (at
+most once per refresh margin), so the stored session lives as long as some process uses it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import quote_plus, urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
-from ..exceptions import LinkAheadException, LoginFailedError, error_for_status
+from ..exceptions import (
+    LinkAheadConnectionError,
+    LinkAheadException,
+    LinkAheadTimeoutError,
+    LoginFailedError,
+    error_for_status,
+)
 from ..plugins import Method
-from ..tokens import parse_token, session_token_from_set_cookie
+from ..redaction import reveals
+from ..session_store import (
+    InsecureSessionStoreWarning,
+    LoginLock,
+    SessionStore,
+    SessionStoreRefused,
+    StoredSession,
+    key_name,
+    resolve,
+)
+from ..tokens import parse_token, session_times, session_token_from_set_cookie
 from .transport import Response
 
-__all__ = ["SessionState", "AuthSession"]
+__all__ = ["SessionState", "AuthSession", "repeated_401_message"]
 
 logger = logging.getLogger("linkahead.connection")
 
 INFINITY = float("inf")
 # Refresh this long before an expiry: a tenth of the lifetime, at most 30 s.
 MAX_MARGIN = 30.0
+# A login that broke off with a connection error (a reset, a dropped keep-alive connection) is sent
+# once more before the threads waiting for it hear the error; a time-out is not repeated.
+LOGIN_ATTEMPTS = 2
 
 SendFunction = Callable[[str, str, Mapping[str, str], Any], Response]
+T = TypeVar("T")
+
+# Methods whose credentials never lead to a password login: nothing of theirs is ever stored, so
+# they do not even look (or queue for the store's lock).
+_NEVER_SHARED = frozenset({"auth_token", "unauthenticated"})
 
 
 def _margin(lifetime: float) -> float:
@@ -48,10 +80,13 @@ class SessionState(NamedTuple):
     credentials_refresh_at: float = INFINITY
     session_timeout: float | None = None
     error: LinkAheadException | None = None
+    issued_ms: int | None = None  # the held token's issued-at (server clock), to keep the newest
+    expires_at: float = INFINITY  # when the held session token ends (this machine's clock)
 
     @property
     def ready(self) -> bool:
-        return self.credentials is not None and self.error is None
+        """Usable: credentials, or a session adopted from the store before any credentials were needed."""
+        return (self.credentials is not None or self.token is not None) and self.error is None
 
     def __repr__(self) -> str:
         kind = type(self.credentials).__name__ if self.credentials else None
@@ -67,6 +102,17 @@ class AuthSession:
         self._send = send
         self._lock = threading.Lock()
         self._state = SessionState(generation=0)
+        self._store: SessionStore | None = None
+        self._store_reason = "the password method never logs in with a password"
+        self._store_key = ""
+        self._published = -INFINITY  # the expiry of the session this process last stored
+        self._found_dead: str | None = None  # the last stored token the server refused: not asked again
+        if method.name not in _NEVER_SHARED:
+            self._store, self._store_reason = resolve(str(config.get("session_cache") or "none"))
+            if self._store is None:
+                logger.debug("No session store (%s): the session stays in this process.", self._store_reason)
+            else:
+                self._store_key = key_name(str(config["url"]), config.get("username"), method.name)
 
     @property
     def state(self) -> SessionState:
@@ -77,25 +123,35 @@ class AuthSession:
     def current(self) -> SessionState:
         """The state to send a request with; authenticates first when needed (single flight)."""
         state = self._state
-        if state.error is None and state.credentials is not None and (
+        if state.error is None and (state.credentials is not None or state.token is not None) and (
             state.refresh_at == INFINITY or time.time() < state.refresh_at
         ):
             return state
         return self._recover(state, rejected=False)
 
-    def adopt(self, response: Response, state: SessionState) -> None:
-        """Keep the newest ``SessionToken`` a response carries (the server renews it on the fly)."""
+    def adopt(self, response: Response, state: SessionState, sent_at: float | None = None) -> None:
+        """Keep the newest ``SessionToken`` a response carries (the server renews it on the fly).
+
+        :param sent_at: when the request was sent (``time.time()``); bounds the token's issued-at.
+        """
         header = response.getheader("Set-Cookie")
         if header is None or isinstance(state.credentials, AnonymousCredentials):
             return
         token = session_token_from_set_cookie(header)
         if token is None or token == state.token:
             return
+        received_at = time.time()
         with self._lock:
             now = self._state
             if now.generation != state.generation:
                 return  # a late answer to a request sent before a new login
-            self._state = self._with_token(now, token or None)
+            times = session_times(token) if token else None
+            if times is not None and now.issued_ms is not None and times[0] < now.issued_ms:
+                return  # a late answer carrying an older renewal than the one held
+            self._state = renewed = self._with_token(now, token or None, sent_at, received_at, times)
+            publish = renewed.expires_at - self._published >= _margin(renewed.session_timeout or 0.0)
+        if publish and self._store is not None and self._shares(renewed):
+            self._publish(renewed, renewal=True)
 
     def rejected(self, state: SessionState) -> SessionState:
         """The server answered 401 to a request sent with ``state``: recover once, single flight."""
@@ -114,23 +170,79 @@ class AuthSession:
                     raise self._no_credentials()
             else:
                 fresh = self._method.refresh(self._config, state.credentials, "requested") or state.credentials
-            self._state = self._establish(fresh, state.generation + 1)
+            self._state = self._shared_login(fresh, state.generation + 1)
             return self._state
 
-    def logout(self) -> None:
-        """Log out at the server (``GET logout``) and forget the token; credentials are kept."""
+    def login(self) -> SessionState:
+        """Log in now with the method's credentials, and store the session when a store is in use.
+
+        This is ``linkahead-auth login``: it always logs in (a stored session is replaced), so that
+        the session that later processes find is fresh and belongs to these credentials.
+        """
         with self._lock:
             state = self._state
+            credentials = state.credentials
+            if credentials is None:
+                credentials = self._method.get_credentials(self._config)
+                if credentials is None:
+                    raise self._no_credentials()
+            self._state = self._shared_login(credentials, state.generation + 1)
+            return self._state
+
+    def logout(self) -> bool:
+        """Log out at the server (``GET logout``), forget the token and remove it from the store.
+
+        Credentials are kept. The stored session is removed for every process; processes that
+        already hold its token in memory keep it until it ends (the server does not revoke it).
+        Returns whether there was a session to end.
+        """
+        with self._lock:
+            state = self._state
+            token = state.token
+            if self._store is not None and self._shares(state):
+                entry = self._store_call(lambda store: store.read(self._store_key))
+                if token is None and entry is not None:
+                    token = entry.token
+                if self._store_call(lambda store: store.remove(self._store_key)):
+                    logger.debug("Removed the session from the session store %s.", self._store.directory)
+                self._published = -INFINITY
             # refresh_at in the past: the next request authenticates again before it is sent.
             self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
                                        refresh_at=0.0)
-            if state.token:
+            if token:
                 try:
-                    response = self._send("GET", "logout", {"Cookie": f"SessionToken={state.token}"}, None)
+                    response = self._send("GET", "logout", {"Cookie": f"SessionToken={token}"}, None)
                     response.read()
                 except LinkAheadException as error:
                     logger.debug("Logout request failed (%s); the token is forgotten anyway.", type(error).__name__)
             logger.debug("Logged out; the session token is forgotten.")
+            return token is not None
+
+    def shared_session(self) -> dict[str, Any]:
+        """What the session store holds for this connection, for ``linkahead-auth status`` (never the token).
+
+        Keys: ``store`` (the folder, or ``None``), ``reason`` (why there is no store, or where it
+        comes from), ``exists``, ``user``, ``realm``, ``expires_at`` (seconds since the epoch),
+        ``valid`` (not yet expired), ``refused`` (the message when the store is not private).
+        """
+        report: dict[str, Any] = {"store": None, "reason": self._store_reason, "exists": False, "user": None,
+                                  "realm": None, "expires_at": None, "valid": False, "refused": None}
+        store = self._store
+        if store is None:
+            return report
+        report["store"] = store.directory
+        try:
+            entry = store.read(self._store_key)
+        except SessionStoreRefused as refusal:
+            report["refused"] = str(refusal)
+            return report
+        except OSError as error:
+            report["refused"] = f"the session store {store.directory} cannot be read ({error.strerror})"
+            return report
+        if entry is not None:
+            report.update(exists=True, user=entry.user, realm=entry.realm, expires_at=entry.expires_at,
+                          valid=time.time() < entry.expires_at)
+        return report
 
     # -- the recovery dance --------------------------------------------------------------------
 
@@ -141,19 +253,173 @@ class AuthSession:
                 # Another thread logged in (or failed to) while we waited: share its outcome.
                 if now.error is not None:
                     raise _clone(now.error)
-                if now.credentials is not None:
+                if now.credentials is not None or now.token is not None:
                     return now
             generation = now.generation + 1
             # After a refused login the next call starts from the same verdict, so that the plugin
             # hears "rejected" again (not "expired") and the error says the same thing twice.
             rejected = rejected or isinstance(now.error, LoginFailedError)
             try:
-                state = self._next_state(now, rejected, generation)
+                if self._store is not None and self._shares(now):
+                    state = self._next_shared_state(now, rejected, generation)
+                else:
+                    state = self._next_state(now, rejected, generation)
             except LinkAheadException as error:
                 self._state = SessionState(generation=generation, credentials=now.credentials, error=error)
                 raise
             self._state = state
             return state
+
+    # -- the session store: the same dance across processes ---------------------------------------
+
+    def _shares(self, state: SessionState) -> bool:
+        """Whether ``state``'s session is one the store may hold: from a password login, or adopted."""
+        return state.credentials is None or isinstance(state.credentials, PasswordCredentials)
+
+    def _next_shared_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
+        """:meth:`_next_state`, but first adopt a newer stored session, and log in under the store's lock."""
+        found = self._from_store(now, rejected, generation)
+        if found is not None:
+            return found
+        with contextlib.ExitStack() as stack:
+            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+            if lock is not None:
+                found = self._wait_for_login(lock, now, rejected, generation)
+                if found is not None:
+                    return found
+            state = self._next_state(now, rejected, generation)
+            if lock is not None and self._shares(state):
+                self._publish(state)
+            return state
+        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+
+    def _wait_for_login(self, lock: LoginLock, now: SessionState, rejected: bool,
+                        generation: int) -> SessionState | None:
+        """Take the store's lock; a session another process stores meanwhile ends the wait.
+
+        The wait is bounded (a login may take ``plugin_timeout`` plus two request time-outs); after
+        it this process logs in by itself. A holder that died releases the lock with its last file
+        descriptor, so it never blocks the others.
+        """
+        deadline = time.monotonic() + self._lock_wait()
+        pause = 0.002
+        while not lock.try_acquire():
+            found = self._from_store(now, rejected, generation)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                logger.debug("Another process has been logging in for %.0f s; logging in without waiting "
+                             "for it.", self._lock_wait())
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        # Holding the lock: a process that held it before may have stored its session just now.
+        return self._from_store(now, rejected, generation)
+
+    def _lock_wait(self) -> float:
+        plugin = self._config.get("plugin_timeout") or 600.0
+        timeout = self._config.get("timeout")
+        request = sum(timeout) if isinstance(timeout, tuple) else (timeout or 600.0)
+        return float(plugin) + LOGIN_ATTEMPTS * float(request)
+
+    def _from_store(self, now: SessionState, rejected: bool, generation: int) -> SessionState | None:
+        """A state holding the stored session when it is newer than ours and not about to end."""
+        entry = self._store_call(lambda store: store.read(self._store_key))
+        if entry is None or entry.token == self._found_dead or not entry.newer_than(now.issued_ms, now.token):
+            return None
+        username = self._config.get("username")
+        if username and entry.user is not None and entry.user != username:
+            return None
+        times = session_times(entry.token)
+        if times is None:
+            return None
+        issued_local = entry.expires_at - times[1] / 1000.0
+        state = self._with_token(SessionState(generation=generation, credentials=now.credentials),
+                                 entry.token, issued_local, issued_local)
+        if time.time() >= state.refresh_at:
+            return None
+        if rejected and not self._still_valid(entry.token):
+            self._found_dead = entry.token  # polled again while waiting for the lock: ask only once
+            return None
+        self._published = max(self._published, entry.expires_at)
+        logger.debug("Using the session from the session store (user %r, realm %r).", entry.user, entry.realm)
+        return state
+
+    def _still_valid(self, token: str) -> bool:
+        """Ask the server whether a stored token still works (``GET Info``).
+
+        Only after a 401: the stored session is newer than the one the server refused, but it may
+        still date from before the server restarted. One request, instead of a login or a second
+        401 for the request being repeated.
+        """
+        response = self._send("GET", "Info", {"Cookie": f"SessionToken={token}"}, None)
+        response.read()
+        return response.status == 200
+
+    def _shared_login(self, credentials: Credentials, generation: int) -> SessionState:
+        """:meth:`_establish` under the store's lock, and store the session it makes."""
+        if self._store is None or not isinstance(credentials, PasswordCredentials):
+            return self._establish(credentials, generation)
+        with contextlib.ExitStack() as stack:
+            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+            if lock is not None and not lock.acquire(self._lock_wait()):
+                logger.debug("Another process holds the session store's lock; logging in without it.")
+            state = self._establish(credentials, generation)
+            self._publish(state)
+            return state
+        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+
+    def _publish(self, state: SessionState, renewal: bool = False) -> None:
+        """Store ``state``'s session.
+
+        After a login the caller holds the store's lock (or waited for it in vain). A renewal takes
+        the lock only if it is free -- a process holding it is logging in, and its session will
+        supersede this one -- and only replaces an existing entry.
+        """
+        store = self._store
+        token = state.token
+        if store is None or token is None or state.expires_at == INFINITY or not self._shares(state):
+            return
+        entry = StoredSession.make(str(self._config["url"]), str(self._config.get("username") or ""),
+                                   self._method.name, token, state.expires_at)
+
+        def write(store: SessionStore) -> bool:
+            if not renewal:
+                return store.write(self._store_key, entry)
+            with store.lock(self._store_key) as lock:
+                if not lock.try_acquire():
+                    return False  # someone is logging in: their session supersedes this renewal
+                # Only over an existing entry: after a logout, a renewal must not bring it back.
+                return store.write(self._store_key, entry, replace_only=True)
+
+        # Also when nothing was written: the next attempt waits for the next margin's worth of renewal.
+        self._published = max(self._published, state.expires_at)
+        self._store_call(write)
+
+    def _store_call(self, operation: Callable[[SessionStore], T]) -> T | None:
+        """Run a store operation; a store that cannot be used is given up for this connection."""
+        store = self._store
+        if store is None:
+            return None
+        try:
+            return operation(store)
+        except SessionStoreRefused as refusal:
+            self._give_up_store(str(refusal), warn=True)
+        except OSError as error:
+            self._give_up_store(f"the session store {store.directory} cannot be used "
+                                f"({error.strerror or type(error).__name__})", warn=False)
+        return None
+
+    def _give_up_store(self, reason: str, warn: bool) -> None:
+        if self._store is None:
+            return
+        self._store = None
+        self._store_reason = reason = reason.rstrip(".")
+        logger.debug("Not using the session store: %s. The session stays in this process.", reason)
+        if warn:
+            from .transport import _caller_stacklevel
+
+            warnings.warn(reason, InsecureSessionStoreWarning, stacklevel=_caller_stacklevel())
 
     def _next_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
         credentials = now.credentials
@@ -201,9 +467,11 @@ class AuthSession:
         """
         state = SessionState(generation=generation, credentials=credentials)
         if isinstance(credentials, PasswordCredentials):
+            sent_at = time.time()
             token = self._login(credentials)
+            self._tell_login_result(credentials, accepted=token is not None)
             if token is not None:
-                return self._with_token(state, token or None)
+                return self._with_token(state, token or None, sent_at)
             fresh = self._method.refresh(self._config, credentials, "rejected") if may_refresh else None
             if fresh is None:
                 raise LoginFailedError(
@@ -215,8 +483,13 @@ class AuthSession:
             return self._with_token(state, credentials.token)
         return self._with_token(state, None)
 
-    def _with_token(self, state: SessionState, token: str | None) -> SessionState:
-        """``state`` holding ``token`` as its session cookie, with the deadlines that follow."""
+    def _with_token(self, state: SessionState, token: str | None, sent_at: float | None = None,
+                    received_at: float | None = None, times: tuple[int, int] | None = None) -> SessionState:
+        """``state`` holding ``token`` as its session cookie, with the deadlines that follow.
+
+        ``sent_at``/``received_at`` bracket the request that brought ``token``: the server issued
+        it in between, whatever its clock says (see :func:`_issued_at`).
+        """
         credentials = state.credentials
         headers = dict(credentials.headers) if isinstance(credentials, HeaderCredentials) else {}
         # The credentials' deadline is fixed when they arrive: recomputed on every renewal, its
@@ -227,36 +500,59 @@ class AuthSession:
         exchanged = isinstance(credentials, TokenCredentials) and token != credentials.token
         credentials_deadline = INFINITY if exchanged else state.credentials_refresh_at
         if token is None:
-            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline)
+            return state._replace(token=None, headers=headers, refresh_at=credentials_deadline, issued_ms=None,
+                                  expires_at=INFINITY)
         headers["Cookie"] = f"SessionToken={token}"
-        # Parsing a token costs more than the rest of a request's bookkeeping, so the session's
-        # lifetime is read once per session; a renewal only moves the deadline.
-        timeout = state.session_timeout
-        if timeout is None or state.token is None or (
-            isinstance(credentials, TokenCredentials) and state.token == credentials.token
-        ):
-            timeout = _token_lifetime(token)
-        session_deadline = INFINITY if timeout in (None, INFINITY) else time.time() + timeout - _margin(timeout)
-        return state._replace(token=token, headers=headers, session_timeout=timeout,
-                       refresh_at=min(session_deadline, credentials_deadline))
+        received_at = time.time() if received_at is None else received_at
+        if times is None:
+            times = session_times(token)
+        if times is None:
+            # A one-time token (its lifetime says nothing about the session it opens) or an
+            # opaque value: no deadline, the server's 401 will tell.
+            return state._replace(token=token, headers=headers, session_timeout=None, issued_ms=None,
+                                  expires_at=INFINITY, refresh_at=credentials_deadline)
+        issued_ms, timeout_ms = times
+        timeout = timeout_ms / 1000.0
+        # The session ends at the token's own issued-at plus its time-out, not at the answer's
+        # arrival plus the time-out: a slow answer carries a token issued long before it arrived.
+        expires_at = _issued_at(issued_ms, sent_at, received_at) + timeout
+        return state._replace(token=token, headers=headers, session_timeout=timeout, issued_ms=issued_ms,
+                              expires_at=expires_at,
+                              refresh_at=min(expires_at - _margin(timeout), credentials_deadline))
 
     def _login(self, credentials: PasswordCredentials) -> str | None:
-        """``POST login``; the session token (``""``: accepted without one), ``None``: rejected."""
-        body = urlencode({"username": credentials.username, "password": credentials.password})
+        """``POST login``; the session token (``""``: accepted without one), ``None``: rejected.
+
+        An error never quotes the server's answer: a proxy or a misconfigured server may echo the
+        request, and the request holds the password.
+
+        A connection error other than a time-out (a reset, a keep-alive connection the server had
+        closed) is transient more often than not: the login is sent once more, so that one broken
+        connection does not fail every thread waiting for this login. A second failure is raised,
+        and shared by the waiting threads, so that an outage costs two attempts, not a storm.
+        """
+        body = _login_form(credentials)
+        if body is None:
+            raise LoginFailedError(
+                f"The password method {self._method.label} supplied a user name or password that cannot "
+                "be sent: it is not valid Unicode text (a lone surrogate, often from a mis-decoded file "
+                "or terminal). The value is not shown; check where the method gets it from."
+            )
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        response = self._send("POST", "login", headers, body)
-        data = response.read()
+        response, _data = self._post_login(headers, body)
         if response.status == 401:
             logger.debug("The server rejected the login of %r.", credentials.username)
             return None
+        reason = _safe_reason(getattr(response, "reason", "") or "", credentials)  # mock-ups have none
         if response.status >= 500:  # the server's trouble, not the credentials'
-            raise error_for_status(response.status, response.reason, data,
+            # The body is dropped too: it may echo the request, and errors keep their body.
+            raise error_for_status(response.status, reason, b"",
                                    f"The login of user {credentials.username!r}")
         if response.status != 200:
             raise LoginFailedError(
                 f"The login of user {credentials.username!r} failed: the server answered "
-                f"{response.status} {response.reason}. Is url the LinkAhead server's base URL? "
-                f"{_short_body(data)}".rstrip()
+                f"{response.status} {reason}. Is url the LinkAhead server's base URL (not a proxy, a "
+                "redirect or a web page)? The answer is not shown: it may repeat the password."
             )
         set_cookie = response.getheader("Set-Cookie")
         if not set_cookie:
@@ -279,6 +575,30 @@ class AuthSession:
             )
         logger.debug("Logged in as %r.", credentials.username)
         return token
+
+    def _post_login(self, headers: Mapping[str, str], body: str) -> tuple[Response, bytes]:
+        for attempt in range(1, LOGIN_ATTEMPTS + 1):
+            try:
+                response = self._send("POST", "login", headers, body)
+                return response, response.read()
+            except LinkAheadTimeoutError:
+                raise
+            except LinkAheadConnectionError as error:
+                if attempt == LOGIN_ATTEMPTS:
+                    raise
+                logger.debug("The login broke off (%s); sending it once more.", type(error).__name__)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _tell_login_result(self, credentials: PasswordCredentials, accepted: bool) -> None:
+        """The ``login_result`` hook, for plugins that implement it."""
+        if not self._method.manager.hook.login_result.get_hookimpls():
+            return
+        from ..plugins import _time_limit
+
+        self._method.call(
+            lambda hook: hook.login_result(config=self._config, credentials=credentials, accepted=accepted),
+            "login_result", _time_limit(self._config),
+        )
 
     def _no_credentials(self) -> LoginFailedError:
         return LoginFailedError(
@@ -321,20 +641,38 @@ def _expiry_of(credentials: Credentials | None) -> float | None:
     return None
 
 
-def _token_lifetime(token: str) -> float | None:
-    """The session lifetime a token announces; ``inf`` when it cannot be read, ``None`` for one-time tokens."""
+def _issued_at(issued_ms: int, sent_at: float | None, received_at: float) -> float:
+    """When a token was issued, on this machine's clock.
+
+    The token says when, on the server's clock. The two clocks may differ (the skew), but the
+    server certainly issued the token while the request was on its way: after ``sent_at`` and
+    before ``received_at``. So the token's own time is trusted within that window and clamped to
+    it outside: a server clock ahead of ours costs at most what the old rule (arrival time) cost,
+    one behind ours makes us refresh at most one round trip early -- never a login storm.
+    """
+    issued = issued_ms / 1000.0
+    if issued > received_at:
+        return received_at
+    if sent_at is not None and issued < sent_at:
+        return sent_at
+    return issued if sent_at is not None else received_at
+
+
+def _login_form(credentials: PasswordCredentials) -> str | None:
+    """The login form, or ``None`` when a value cannot be encoded (computed outside any ``except``
+    block, so that no error raised afterwards carries the encoder's error, which holds the value)."""
     try:
-        info = parse_token(token)
-    except ValueError:
-        return INFINITY
-    if info.one_time:
-        return None  # a one-time token's lifetime says nothing about the session it opens
-    return info.timeout_ms / 1000.0
+        return urlencode({"username": credentials.username, "password": credentials.password})
+    except UnicodeError:
+        return None
 
 
-def _short_body(data: bytes) -> str:
-    text = data[:200].decode("utf-8", "replace").strip()
-    return f"Server said: {' '.join(text.split())}" if text else ""
+def _safe_reason(reason: str, credentials: PasswordCredentials) -> str:
+    """The reason phrase of an answer to the login, unless it may repeat the password."""
+    shown = " ".join(str(reason or "").split())[:60]
+    if reveals(shown, credentials.password) or reveals(shown, quote_plus(credentials.password)):
+        return "(reason phrase not shown: it repeats part of the request)"
+    return shown
 
 
 def _clone(error: LinkAheadException) -> LinkAheadException:
@@ -343,3 +681,36 @@ def _clone(error: LinkAheadException) -> LinkAheadException:
     clone.args = error.args
     clone.__dict__.update(error.__dict__)
     return clone
+
+
+def repeated_401_message(request: str, method_label: str, credentials: Credentials | None) -> str:
+    """The message for a 401 that came back even after the one recovery (a new login or new credentials).
+
+    Worded for what happened with this kind of credentials: a 401 says "not authenticated", not
+    "not allowed" (that is 403), so it does not blame the account's permissions.
+    """
+    lead = f"The server answered 401 (not authenticated) to {request} twice"
+    if isinstance(credentials, PasswordCredentials):
+        return (
+            f"{lead}: the password method {method_label} logged in again in between and the server "
+            "accepted that login, yet not the session it had just issued. The server ends sessions as "
+            "fast as it makes them (restarted or overloaded, or several servers behind a load balancer "
+            "that do not share sessions). Try again; if it persists, ask the server's administrator."
+        )
+    if isinstance(credentials, TokenCredentials):
+        return (
+            f"{lead}: the password method {method_label} supplied a new token in between and the server "
+            "did not accept that one either (expired, already used up, or issued for another server). "
+            "Get a new token and configure the connection again."
+        )
+    if isinstance(credentials, HeaderCredentials):
+        return (
+            f"{lead}: the password method {method_label} supplied new request headers in between and "
+            "the server (or the single sign-on front end before it) did not accept those either. Check "
+            "the method's configuration and that your sign-on is still valid."
+        )
+    return (
+        f"{lead}: the server does not serve this request without authentication (password method "
+        f"{method_label}). Use a password method that logs in, or ask the administrator to allow "
+        "anonymous access."
+    )

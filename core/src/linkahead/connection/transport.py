@@ -14,7 +14,9 @@ Choices that differ from a plain ``requests.Session``:
 - No automatic retries and no redirects: a request goes out once; the core decides.
 - ``timeout`` applies to every request, the login included: the connect time-out bounds the TCP
   connect (and, through a proxy, the connect to the proxy), the read time-out bounds each wait
-  for the next bytes of the TLS handshake or the response.
+  for the next bytes of the TLS handshake or the response, and their sum bounds the whole
+  request -- connecting, sending, and reading the complete answer -- so a server that trickles
+  its answer a byte at a time cannot hold it longer (see :mod:`.deadline`).
 - Warnings at configure time, once per configuration: :class:`InsecureConnectionWarning` when
   ``ssl_insecure`` switches certificate checks off, :class:`CleartextPasswordWarning` when
   credentials would cross the network unencrypted.
@@ -42,6 +44,8 @@ import requests.utils
 import urllib3.exceptions
 
 from ..exceptions import ConfigurationError, LinkAheadConnectionError, LinkAheadTimeoutError
+from ..redaction import QUOTE_LIMIT, hide_userinfo, quoted, redact, redact_url_passwords
+from .deadline import WATCHDOG, Deadline, attach_to, set_current
 
 __all__ = [
     "Transport",
@@ -51,6 +55,7 @@ __all__ = [
     "InsecureConnectionWarning",
     "CleartextPasswordWarning",
     "is_loopback_host",
+    "total_deadline",
 ]
 
 logger = logging.getLogger("linkahead.connection")
@@ -111,13 +116,44 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 class _ErrorContext:
-    """What an error message needs besides the url: the proxy in use and the secrets to hide."""
+    """What an error message needs besides the url: the proxy in use, the secrets to hide, the deadline."""
 
-    __slots__ = ("proxy", "secrets")
+    __slots__ = ("deadline", "proxy", "secrets")
 
-    def __init__(self, proxy: str | None = None, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, proxy: str | None = None, secrets: tuple[str, ...] = (),
+                 deadline: Deadline | None = None) -> None:
         self.proxy = proxy
         self.secrets = secrets
+        self.deadline = deadline
+
+    def for_request(self, deadline: Deadline | None) -> _ErrorContext:
+        return _ErrorContext(self.proxy, self.secrets, deadline)
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connection pools report each connection to the request's deadline."""
+
+    def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:
+        pool = super().get_connection_with_tls_context(*args, **kwargs)
+        attach_to(pool)
+        return pool
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:  # requests before 2.32
+        pool = super().get_connection(*args, **kwargs)
+        attach_to(pool)
+        return pool
+
+
+def total_deadline(timeout: Any) -> float | None:
+    """Seconds a whole request may take: connect plus read time-out (``None``: no time-out)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        if connect is None or read is None:
+            return None
+        return float(connect) + float(read)
+    return 2.0 * float(timeout)
 
 
 class RequestsResponse:
@@ -131,6 +167,18 @@ class RequestsResponse:
         self.status: int = response.status_code
         self.reason: str = response.reason or ""
         self._consumed = False
+        deadline = self._context.deadline
+        if deadline is not None:
+            raw = response.raw
+            release = getattr(raw, "release_conn", None)
+            if callable(release):
+                def release_after_deadline() -> None:
+                    # Finished first, under the watchdog's lock: once the connection is back
+                    # in the pool the watchdog must not shut it down.
+                    WATCHDOG.finished(deadline)
+                    release()
+
+                raw.release_conn = release_after_deadline  # type: ignore[method-assign]
 
     def read(self, size: int | None = None) -> bytes:
         """Read the body; without ``size`` all of it (the connection is then free for reuse).
@@ -143,11 +191,18 @@ class RequestsResponse:
                 if self._consumed:
                     return b""
                 self._consumed = True
-                return self._response.content
+                content: bytes = self._response.content
+                self._finish()
+                return content
             data: bytes = self._response.raw.read(size)
+            if not data:
+                self._finish()
             return data
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise _connection_error(error, self._response.url or "", self._context) from None
+            failure = _connection_error(error, self._response.url or "", self._context)
+        # Raised outside the except block: no __context__ leads back to the request.
+        self._finish()
+        raise failure
 
     def getheader(self, name: str, default: str | None = None) -> str | None:
         value: str | None = self._response.headers.get(name, default)
@@ -157,7 +212,12 @@ class RequestsResponse:
         return list(self._response.headers.items())
 
     def close(self) -> None:
+        self._finish()
         self._response.close()
+
+    def _finish(self) -> None:
+        if self._context.deadline is not None:
+            WATCHDOG.finished(self._context.deadline)
 
 
 class RequestsTransport:
@@ -196,7 +256,7 @@ class RequestsTransport:
         session.cookies.set_policy(_RefuseAllCookies())
         session.verify = verify
         session.proxies = dict(proxies)
-        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
@@ -219,14 +279,35 @@ class RequestsTransport:
         if session is None:
             raise LinkAheadConnectionError("The connection is not configured; call configure_connection() first.")
         url = self._base_url + path.lstrip("/")
+        seconds = total_deadline(self._timeout)
+        deadline = Deadline(seconds) if seconds is not None else None
+        context = self._context.for_request(deadline)
+        if deadline is not None:
+            WATCHDOG.watch(deadline)
+        set_current(deadline)
         try:
             response = session.request(
                 method, url, headers=headers, data=body, timeout=self._timeout,
                 stream=True, allow_redirects=False,
             )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise _connection_error(error, url, self._context) from None
-        return RequestsResponse(response, self._context)
+            failure = _connection_error(error, url, context)
+        except UnicodeError as error:
+            # A header or body that cannot be encoded; its text would quote the whole value.
+            failure = LinkAheadConnectionError(
+                f"Cannot send the request to {url}: a header or the body holds text that cannot be "
+                f"encoded ({type(error).__name__}; the value is not shown, it may be a credential). "
+                "Check the credentials and proxy settings for broken or non-Latin-1 characters."
+            )
+        else:
+            return RequestsResponse(response, context)
+        finally:
+            set_current(None)
+        # Raised outside the except blocks: the error keeps no __context__ leading back to the
+        # request, whose body may hold the password.
+        if deadline is not None:
+            WATCHDOG.finished(deadline)
+        raise failure
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -268,7 +349,7 @@ def _verify_setting(config: Mapping[str, Any], parts: SplitResult) -> bool | str
     if config.get("ssl_insecure"):
         if parts.scheme.lower() == "https":
             warnings.warn(
-                f"ssl_insecure is set: the TLS certificate of {parts.hostname} is NOT checked, so anyone "
+                f"ssl_insecure is set: the TLS certificate of {_cut(parts.hostname or '')} is NOT checked, so anyone "
                 "between you and the server can read your password and data. Use cacert = /path/ca.pem "
                 "instead.",
                 InsecureConnectionWarning,
@@ -287,14 +368,14 @@ def _verify_setting(config: Mapping[str, Any], parts: SplitResult) -> bool | str
         cacert = str(cacert)
         if not os.path.isfile(cacert):
             raise ConfigurationError(
-                f"cacert = {cacert!r} is not a file. Point it to a PEM file with the certificate "
+                f"cacert = {quoted(cacert)} is not a file. Point it to a PEM file with the certificate "
                 "authority that signed the server's certificate."
             )
         try:
             ssl.create_default_context(cafile=cacert)
         except (ssl.SSLError, OSError, ValueError) as error:
             raise ConfigurationError(
-                f"cacert = {cacert!r} holds no usable PEM certificate ({_one_line(error)}). It must contain "
+                f"cacert = {quoted(cacert)} holds no usable PEM certificate ({_one_line(error)}). It must contain "
                 "the '-----BEGIN CERTIFICATE-----' block of the certificate authority that signed the "
                 "server's certificate."
             ) from None
@@ -310,8 +391,8 @@ def _warn_if_cleartext(config: Mapping[str, Any], parts: SplitResult) -> None:
     if is_loopback_host(host):
         return
     warnings.warn(
-        f"url {parts.scheme}://{parts.netloc}/ is plain http to {host}, which is not this machine: the "
-        f"password or token of password_method {method!r} crosses the network in clear text, readable "
+        f"url {_cut(f'{parts.scheme}://{parts.netloc}/')} is plain http to {_cut(host)}, which is not this "
+        f"machine: the password or token of password_method {method!r} crosses the network in clear text, readable "
         "by anyone on the way. Use an https:// url.",
         CleartextPasswordWarning,
         stacklevel=_caller_stacklevel(),
@@ -334,15 +415,7 @@ def _proxies_for(base_url: str, config: Mapping[str, Any]) -> dict[str, str]:
 
 def redact_proxy_url(proxy: str) -> str:
     """``proxy`` with its password replaced by ``***`` (``socks5://user:***@host:1080``)."""
-    try:
-        parts = urlsplit(proxy)
-        password = parts.password
-    except ValueError:
-        return "<invalid proxy url>"
-    if password is None:
-        return proxy
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+    return hide_userinfo(proxy)
 
 
 def _proxy_secrets(proxies: Any) -> tuple[str, ...]:
@@ -359,9 +432,7 @@ def _proxy_secrets(proxies: Any) -> tuple[str, ...]:
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return redact_url_passwords(redact(text, secrets))
 
 
 # -- error mapping -----------------------------------------------------------------------------
@@ -411,6 +482,13 @@ _BROKEN_ANSWER = (
 def _connection_error(error: BaseException, url: str, context: _ErrorContext) -> LinkAheadConnectionError:
     detail = _redact(_innermost_reason(error), context.secrets)
     via = f" through the proxy {redact_proxy_url(context.proxy)}" if context.proxy else ""
+    deadline = context.deadline
+    if deadline is not None and deadline.fired:
+        return LinkAheadTimeoutError(
+            f"The request to {url}{via} did not complete within {deadline.seconds:g} s, the connect plus "
+            "the read time-out: the server (or something between) answers too slowly, a few bytes at "
+            "a time. Raise timeout if requests are legitimately this slow."
+        )
     timeout = _timeout_kind(error)
     if timeout == "connect":
         return LinkAheadTimeoutError(
@@ -485,6 +563,11 @@ def _innermost_reason(error: BaseException) -> str:
         seen = inner
     text = str(seen) or type(seen).__name__
     return " ".join(text.split())[:300]
+
+
+def _cut(text: str) -> str:
+    """``text`` for a message: at most :data:`~linkahead.redaction.QUOTE_LIMIT` characters."""
+    return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}... ({len(text)} characters)"
 
 
 def _one_line(error: BaseException) -> str:

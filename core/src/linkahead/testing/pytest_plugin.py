@@ -8,6 +8,9 @@
   ``pylinkahead.ini`` therefore goes into the working directory (``Path("pylinkahead.ini")``) or,
   as ``.pylinkahead.ini``, into the yielded home -- a ``pylinkahead.ini`` in the home folder is
   not searched for, as it would not be on a real machine.
+  ``XDG_RUNTIME_DIR`` is unset too, so the default ``session_cache = auto`` finds no session store:
+  every process logs in by itself, as tests expect, and no test sees another's (or your) sessions.
+  A test of the store sets ``session_cache`` to a folder of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from . import LinkAheadTestServer, reset_connection
 
 _ISOLATED_VARIABLES = (
     "PYLINKAHEADINI", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-    "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_CONFIG_HOME",
+    "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
 )
 
 

@@ -4,11 +4,12 @@ The password is ``keyring.get_password("linkahead — <url>", <username>)`` -- t
 legacy ``linkahead`` client uses (an em dash, the url exactly as configured), so passwords it
 stored keep working. ``keyring_service`` overrides the service name.
 
-- Nothing stored yet: with a terminal, it asks once and stores the answer; without one, it fails
-  with a :class:`~linkahead.exceptions.LoginFailedError` that says how to store the password.
+- Nothing stored yet: with a terminal, it asks once and stores the answer once the server has
+  accepted it (the ``login_result`` hook); a refused answer is forgotten. Without a terminal, it
+  fails with a :class:`~linkahead.exceptions.LoginFailedError` that says how to store the password.
 - The server rejects the stored password: with a terminal, it asks again and replaces the stored
-  password right away (there is no "login succeeded" notification to wait for; a wrong answer is
-  replaced the same way on the next run). Without a terminal it fails and leaves the entry alone.
+  password once the server has accepted the new one. Without a terminal it fails and leaves the
+  entry alone.
 - Logging out (the ``forget`` hook) keeps the stored password unless ``keyring_delete_on_logout``
   is true.
 
@@ -21,12 +22,14 @@ from __future__ import annotations
 import getpass
 import logging
 import sys
+import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linkahead import Credentials, Option, PasswordCredentials, hookimpl
-from linkahead.exceptions import LoginFailedError
+from linkahead.exceptions import LinkAheadException, LoginFailedError
 from linkahead.options import boolean, number, text
 
 from .store import (
@@ -57,10 +60,16 @@ __all__ = [
     "get_credentials",
     "refresh",
     "forget",
+    "login_result",
     "demo_config",
 ]
 
 logger = logging.getLogger("linkahead.auth.keyring")
+
+# Passwords typed at the prompt, waiting for the server's verdict (login_result) before they are
+# stored: (service, user name) -> password. Only in memory, and only until that verdict.
+_typed: dict[tuple[str, str], str] = {}
+_typed_lock = threading.Lock()
 
 OPTIONS: tuple[Option, ...] = (
     Option("username", "The user name to log in with; the keyring entry's user name.", text, required=True),
@@ -86,7 +95,7 @@ def _how_to_store(config: Mapping[str, Any], username: str) -> str:
 
 
 def _ask(config: Mapping[str, Any], username: str, prompt: str) -> PasswordCredentials:
-    """Ask on the terminal, store the answer, return it."""
+    """Ask on the terminal; the answer is stored when the server accepts it (:func:`login_result`)."""
     try:
         password = getpass.getpass(prompt)
     except (EOFError, KeyboardInterrupt):
@@ -96,7 +105,8 @@ def _ask(config: Mapping[str, Any], username: str, prompt: str) -> PasswordCrede
     if not password:
         raise LoginFailedError(f"An empty password was entered for {username!r} at {config['url']}; "
                                "nothing was stored.")
-    store_password(config, username, password)
+    with _typed_lock:
+        _typed[(service_for(config), username)] = password
     return PasswordCredentials(username, password)
 
 
@@ -144,6 +154,34 @@ def refresh(config: Mapping[str, Any], credentials: Credentials, reason: str) ->
         f"(service {service_for(config)!r}, backend {backend_name()}); the entry was left unchanged. "
         f"Store the right password with: {_how_to_store(config, username)}"
     )
+
+
+@hookimpl
+def login_result(config: Mapping[str, Any], credentials: Credentials, accepted: bool) -> None:
+    """Store a password typed at the prompt once the server accepted it; forget a refused one.
+
+    A password that came from the keyring is left as it is either way. When the keyring cannot
+    store the accepted password, a warning says so and the program goes on (it is logged in).
+    """
+    if not isinstance(credentials, PasswordCredentials):
+        return
+    key = (service_for(config), credentials.username)
+    with _typed_lock:
+        typed = _typed.get(key)
+        if typed != credentials.password:
+            return  # not the typed one (it came from the keyring)
+        del _typed[key]
+    if not accepted:
+        logger.debug("The server refused the password typed for %r; it is not stored.", credentials.username)
+        return
+    try:
+        store_password(config, credentials.username, credentials.password)
+    except LinkAheadException as error:
+        warnings.warn(f"You are logged in, but the password could not be stored in the keyring: {error.msg}",
+                      UserWarning, stacklevel=2)
+        return
+    logger.debug("The server accepted the password typed for %r; stored it in the keyring (service %r).",
+                 credentials.username, key[0])
 
 
 @hookimpl

@@ -32,7 +32,7 @@ from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.options import number, path, text
 
 from .decrypt import decrypt, gpg_settings
-from .store import check_identifier, entry_file, locate_store
+from .store import check_identifier, entry_file, locate_store, shell_command
 
 if TYPE_CHECKING:
     from linkahead.testing import LinkAheadTestServer
@@ -67,19 +67,19 @@ def parse_entry(plaintext: bytes, identifier: str) -> tuple[str, str | None]:
     except UnicodeDecodeError:
         raise LoginFailedError(
             f"The password store entry {identifier!r} is not UTF-8 text; store the password as text "
-            f"('pass edit {identifier}')."
+            f"({shell_command('pass', 'edit', identifier)})."
         ) from None
     if not content.strip():
         raise LoginFailedError(
             f"The password store entry {identifier!r} is empty after decryption. Store the password in it "
-            f"('pass insert -f {identifier}')."
+            f"({shell_command('pass', 'insert', '-f', identifier)})."
         )
     first, _, rest = content.partition("\n")
     password = first.removesuffix("\r")
     if not password:
         raise LoginFailedError(
             f"The first line of the password store entry {identifier!r} is empty, but pass keeps the password "
-            f"on the first line. Fix the entry ('pass edit {identifier}')."
+            f"on the first line. Fix the entry ({shell_command('pass', 'edit', identifier)})."
         )
     if "\0" in password:
         raise LoginFailedError(f"The password in the store entry {identifier!r} contains a NUL byte.")

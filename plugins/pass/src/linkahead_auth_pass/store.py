@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +89,19 @@ def entry_file(store: Store, identifier: str) -> Path:
         raise ConfigurationError(
             f"The password store entry {identifier!r} leads outside the store {str(store.path)!r} "
             "(through a symbolic link); it is refused. Store the password inside the store "
-            f"('pass insert {identifier}')."
+            f"({shell_command('pass', 'insert', identifier)})."
         )
     return real
+
+
+def shell_command(*words: str) -> str:
+    """A command to copy into a shell: ``'pass insert linkahead/me'``, or with its words shell-quoted.
+
+    The identifier is user input; a hint must not turn it into shell code when pasted.
+    """
+    if all(shlex.quote(word) == word for word in words):
+        return f"'{' '.join(words)}'"
+    return "the command: " + " ".join(shlex.quote(word) for word in words)
 
 
 def list_entries(root: Path) -> list[str]:
@@ -126,5 +137,5 @@ def _missing_message(store: Store, identifier: str) -> str:
         hint = " The store has no entries yet."
     return (
         f"There is no entry {identifier!r} in {where} (no file {identifier + SUFFIX!r}).{hint} "
-        f"Fix password_identifier, or add the entry with 'pass insert {identifier}'."
+        f"Fix password_identifier, or add the entry with {shell_command('pass', 'insert', identifier)}."
     )

@@ -1,0 +1,174 @@
+"""Benchmarks of the session store (issue 12, point 6), used by ``bench/run.py``.
+
+- **Logins from processes**: N processes (4 threads each) start together -- released at once
+  after all of them have imported and configured the client -- and send one request per thread;
+  the server counts the logins. Then a second wave within the session's lifetime. With the store
+  the targets are 1 and 0; the legacy client logs in once per process (or thread) every time.
+- **Time to first answer** of a short script (``import``, ``configure_connection``, one
+  ``retrieve(["Info"])``) with ``pass`` and ``plain``: without a store, with a warm store, and
+  the legacy client -- medians of fresh interpreters, in one run, as ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+THREADS = 4
+
+WAVE_CHILD = r"""
+import json, sys, threading
+import linkahead
+linkahead.configure_connection(**json.loads(sys.argv[1]))
+connection = linkahead.get_connection()
+print("ready", flush=True)
+sys.stdin.readline()
+barrier = threading.Barrier(int(sys.argv[2]))
+errors = []
+
+def work():
+    try:
+        barrier.wait(60)
+        connection.retrieve(["Info"]).read()
+    except Exception as error:
+        errors.append(f"{type(error).__name__}: {error}"[:200])
+
+threads = [threading.Thread(target=work) for _ in range(int(sys.argv[2]))]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"errors": len(errors), "error": errors[0] if errors else ""}), flush=True)
+"""
+
+FIRST_ANSWER = (
+    "import json, sys, linkahead; linkahead.configure_connection(**json.loads(sys.argv[1])); "
+    "linkahead.get_connection().retrieve(['Info']).read()"
+)
+
+RunChild = Callable[[Path, str, dict[str, str], Sequence[str]], tuple[float, float, int]]
+
+
+class BenchError(RuntimeError):
+    """A step of these benchmarks failed; the message says which."""
+
+
+def wave(python: Path, options: dict[str, Any], count: int, env: dict[str, str]) -> dict[str, Any]:
+    """``count`` processes of ``python`` go at once; errors and wall seconds after the go."""
+    processes = [subprocess.Popen([str(python), "-c", WAVE_CHILD, json.dumps(options), str(THREADS)], env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=tempfile.gettempdir())
+                 for _ in range(count)]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline()  # blocks until the child is ready (or died)
+            if line.strip() != "ready":
+                raise BenchError(f"a wave process did not start: {line!r} "
+                                 f"{process.stderr.read()[-300:] if process.stderr else ''}")
+        started = time.perf_counter()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        errors, first = 0, ""
+        for process in processes:
+            out, err = process.communicate(timeout=300)
+            if process.returncode:
+                raise BenchError(f"a wave process failed: {err.strip()[-300:]}")
+            answer = json.loads(out.strip().splitlines()[-1])
+            errors += answer["errors"]
+            first = first or answer["error"]
+        return {"errors": errors, "error": first, "wall_ms": (time.perf_counter() - started) * 1e3}
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def bench_process_logins(counters: Callable[[], dict[str, int]], url: str, username: str, password: str,
+                         pythons: dict[str, Path], counts: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Logins per wave for each client (``connection`` with a fresh store per count, ``legacy``)."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    env = _env()
+    for kind, python in pythons.items():
+        rows = []
+        for count in counts:
+            with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
+                options: dict[str, Any] = {"url": url, "username": username, "password": password,
+                                           "password_method": "plain"}
+                if kind == "connection":
+                    options["session_cache"] = str(Path(folder) / "sessions")
+                row: dict[str, Any] = {"processes": count, "threads": THREADS}
+                for name in ("first", "second"):
+                    before = counters()["logins"]
+                    outcome = wave(python, options, count, env)
+                    row[name] = {"logins": counters()["logins"] - before, **outcome}
+                rows.append(row)
+        results[kind] = rows
+    return results
+
+
+def bench_first_answer(run_child: RunChild, url: str, username: str, password: str,
+                       pythons: dict[str, Path], runs: int, workdir: Path) -> dict[str, Any]:
+    """Median wall/CPU ms of the short script per method and variant; ``pass`` needs gpg and pass."""
+    env = _env()
+    methods: dict[str, dict[str, Any]] = {"plain": {"password": password}}
+    unavailable: dict[str, str] = {}
+    gpg = shutil.which("gpg2") or shutil.which("gpg")
+    if gpg is None:
+        unavailable["pass"] = "gpg is not installed"
+    else:
+        try:
+            from linkahead_auth_pass.demo import prepare_demo_store
+
+            saved = {key: os.environ.get(key) for key in ("GNUPGHOME", "PASSWORD_STORE_DIR")}
+            options = prepare_demo_store(gpg, password, workdir)
+            env.update(GNUPGHOME=os.environ["GNUPGHOME"], PASSWORD_STORE_DIR=os.environ["PASSWORD_STORE_DIR"])
+            for key, value in saved.items():  # the bench process itself keeps its own environment
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            methods["pass"] = {"password_identifier": options["password_identifier"]}
+        except Exception as error:  # noqa: BLE001 -- reported as unavailable, the rest still runs
+            unavailable["pass"] = f"cannot prepare a password store: {type(error).__name__}: {error}"
+    store = str(workdir / "sessions")
+    variants: list[tuple[str, str, Path, dict[str, Any]]] = []
+    for method, extra in methods.items():
+        base = {"url": url, "username": username, "password_method": method, **extra}
+        variants.append((method, "no store", pythons["connection"], {**base, "session_cache": "none"}))
+        variants.append((method, "warm store", pythons["connection"], {**base, "session_cache": store}))
+        if "legacy" in pythons and (method != "pass" or shutil.which("pass")):
+            variants.append((method, "legacy", pythons["legacy"], base))
+    for _, _, python, options in variants:  # warm the file cache, gpg's agent and the store
+        run_child(python, FIRST_ANSWER, env, [json.dumps(options)])
+    samples: dict[int, list[tuple[float, float, int]]] = {index: [] for index in range(len(variants))}
+    order = list(range(len(variants)))
+    for number in range(runs):
+        for index in order[number % len(order):] + order[:number % len(order)]:
+            _, _, python, options = variants[index]
+            samples[index].append(run_child(python, FIRST_ANSWER, env, [json.dumps(options)]))
+    rows = []
+    for index, (method, variant, _, _) in enumerate(variants):
+        runs_ = samples[index]
+        rows.append({"method": method, "variant": variant,
+                     "wall_ms": statistics.median(r[0] for r in runs_) * 1e3,
+                     "cpu_ms": statistics.median(r[1] for r in runs_) * 1e3})
+    return {"rows": rows, "unavailable": unavailable}
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "HOME": tempfile.gettempdir()}  # no user's pylinkahead.ini
+    for key in ("PYLINKAHEADINI", "XDG_RUNTIME_DIR"):
+        env.pop(key, None)
+    return env
