@@ -80,8 +80,8 @@ ANONYMOUS_SERVER_CALLS = {"login_without_cookie_anonymous"}
 # and fails once it matches upstream again (then remove the row). Keep the rows few and precise.
 MIGRATING = "docs/migrating.rst, 'Differences on the wire, and why'"
 EXPECTED_DIFFERENCES: dict[str, str] = {
-    # Ours follows the link without a session; upstream's logout is followed by a new login
-    # (its authenticator logs in whenever it has no token) and the link is sent with that session.
+    # Ours sends the path below url without a session cookie and leaves its session alone;
+    # upstream logs out, logs in again and sends the link's whole path below url (root path twice).
     "activate_user": f"{MIGRATING}: activate_user(link)",
     # Upstream sends Entity/.. and the HTTP library turns it into "/" (another resource); ours
     # arrives as Entity/.. . (A lone "." arrives as Entity/. from both: no row.)
