@@ -385,6 +385,13 @@ def test_a_wrong_implementation_is_a_configuration_error(implementation: Any) ->
                                        implementation=implementation)
 
 
+def test_a_login_without_cookie_then_a_refusal_says_so(linkahead_server: LinkAheadTestServer) -> None:
+    linkahead_server.fault = lambda request: Fault(status=200) if request.path == "login" else None
+    with pytest.raises(LoginFailedError, match="accepted the login but set no SessionToken cookie"):
+        connect(linkahead_server).retrieve(["Info"])
+    assert linkahead_server.counters.requests == 4  # login, 401, one new login, 401: no more
+
+
 def test_a_login_answered_by_a_web_page_is_named(linkahead_server: LinkAheadTestServer) -> None:
     linkahead_server.fault = lambda request: (
         Fault(status=200, headers={"Content-Type": "text/html"}, body=b"<html/>") if request.path == "login" else None

@@ -348,7 +348,9 @@ class _Connection:
             if isinstance(body, _ChunkReader) and not body.rewind():
                 break  # a streamed body cannot be sent twice
             state = auth.rejected(state)
-        raise LoginFailedError(repeated_401_message(f"{method} {path}", self.method.label, state.credentials))
+        raise LoginFailedError(
+            repeated_401_message(f"{method} {path}", self.method.label, state.credentials, state.token)
+        )
 
     _retry_http_request = _http_request  # upstream's name for one request; the data layer may call it
 

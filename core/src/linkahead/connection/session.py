@@ -683,13 +683,21 @@ def _clone(error: LinkAheadException) -> LinkAheadException:
     return clone
 
 
-def repeated_401_message(request: str, method_label: str, credentials: Credentials | None) -> str:
+def repeated_401_message(request: str, method_label: str, credentials: Credentials | None,
+                         token: str | None = "") -> str:
     """The message for a 401 that came back even after the one recovery (a new login or new credentials).
 
     Worded for what happened with this kind of credentials: a 401 says "not authenticated", not
-    "not allowed" (that is 403), so it does not blame the account's permissions.
+    "not allowed" (that is 403), so it does not blame the account's permissions. ``token`` is the
+    session token the second request carried (``None``: the login set no cookie).
     """
     lead = f"The server answered 401 (not authenticated) to {request} twice"
+    if isinstance(credentials, PasswordCredentials) and token is None:
+        return (
+            f"{lead}: the password method {method_label} logged in and the server accepted the login "
+            "but set no SessionToken cookie, so the request went without a session. A LinkAhead server "
+            "always sets one: is url the server's base URL, not a proxy or another service?"
+        )
     if isinstance(credentials, PasswordCredentials):
         return (
             f"{lead}: the password method {method_label} logged in again in between and the server "
