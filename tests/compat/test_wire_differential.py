@@ -99,6 +99,8 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "no_url": f"{MIGRATING}, behaviour: No url",
     # Ours: the default transport; upstream: ConfigurationError.
     "implementation_none": f"{MIGRATING}, behaviour: implementation=None",
+    # After a login answered without a cookie and a refused request, upstream logs in twice in a row.
+    "login_without_cookie": f"{MIGRATING}, behaviour: A login answered 200 without a cookie",
 }
 
 
