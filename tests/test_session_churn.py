@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import linkahead
 import pytest
@@ -115,7 +116,8 @@ def test_a_skewed_server_clock_is_clamped_to_the_logins_flight(linkahead_server:
         if request.path != "login":
             return None
         token = request.server.make_token("admin", issued_at=time.time() + skew, timeout=60.0)
-        return Fault(headers={"Set-Cookie": f"SessionToken={token}; Path=/"})
+        # make_token gives the raw JSON an administrator hands out; a cookie carries it encoded.
+        return Fault(headers={"Set-Cookie": f"SessionToken={quote(token, safe='')}; Path=/"})
 
     linkahead_server.fault = skewed
     sent = time.time()
