@@ -79,8 +79,8 @@ def make_uri_path(segments: Iterable[str] | None = None, query: Mapping[str, str
 
 
 def _quote_segment(segment: str) -> str:
-    # "." and ".." would be removed from the path on the way (RFC 3986 dot segments), so an
-    # entity named "." must travel as "%2E", as upstream protects a trailing "/.".
+    # Unquoted, ".." is removed from the path on the way (RFC 3986 dot segments) and the request
+    # reaches another resource. requests turns "%2E" back into "." but no longer removes it.
     if segment in (".", ".."):
         return "%2E" * len(segment)
     return quote(segment, safe="")
