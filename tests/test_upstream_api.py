@@ -209,6 +209,12 @@ def test_ini_errors_name_the_line_never_its_text(content: str, expected: str) ->
     assert "SECRET" not in str(info.value) and info.value.__context__ is None
 
 
+def test_an_unknown_option_is_quoted_short() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        linkahead.configure_connection(url="http://x/", **{"k" * 5000: "v"})
+    assert len(str(info.value)) < 600 and "(5000 characters)" in str(info.value)
+
+
 def test_a_byte_order_mark_is_accepted() -> None:
     Path("pylinkahead.ini").write_bytes(b"\xef\xbb\xbf[Connection]\nurl = https://bom.example.org/\n")
     assert configuration.collect({}).values["url"] == "https://bom.example.org/"

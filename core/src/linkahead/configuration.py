@@ -570,10 +570,12 @@ def _file_hint(path: Path | None) -> str:
 def _unknown_key_message(key: str, origin: str, declared: Mapping[str, Option]) -> str:
     import difflib  # only on this error path
 
+    from .redaction import quoted
+
     close = difflib.get_close_matches(key, list(declared), n=1, cutoff=0.6)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return (
-        f"Unknown option {key!r} ({_where(origin)}).{hint} "
+        f"Unknown option {quoted(key)} ({_where(origin)}).{hint} "
         f"Known options: {', '.join(sorted(declared))}."
     )
 
