@@ -178,9 +178,8 @@ def configure(inifile: str | os.PathLike[str]) -> list[str]:
         assert _pycaosdbconf is not None
         if not _is_file(path):
             return []
-        single = _parse_file(path)  # checks the file, with our messages, before it is merged
-        with open(path, encoding="utf-8-sig") as handle:
-            _pycaosdbconf.read_file(handle, source=str(path))
+        single, text = _parse_file(path)  # checked alone, with our messages, before it is merged
+        _pycaosdbconf.read_string(text, source=str(path))
         keys = frozenset(single.options(SECTION)) if single.has_section(SECTION) else frozenset()
         _files_read.append((path, keys))
         secrets = sorted(key for key in _SECRET_KEYS if key in keys and single.get(SECTION, key, raw=True).strip())
@@ -270,14 +269,16 @@ def validate_yaml_schema(valobj: Mapping[str, Any]) -> None:
     jsonschema.validate(instance=valobj, schema=schema, cls=jsonschema.validators.extend(base, type_checker=checker))
 
 
-def _parse_file(path: Path) -> configparser.ConfigParser:
+def _parse_file(path: Path) -> tuple[configparser.ConfigParser, str]:
+    """The file parsed on its own, and its text (to merge into :func:`get_config` without reading it again)."""
     parser = _new_parser()
     where = f"The configuration file {str(path)!r}"
     try:
         # utf-8-sig: editors on Windows start the file with a byte order mark.
         with open(path, encoding="utf-8-sig") as handle:
-            parser.read_file(handle, source=str(path))
-        return parser
+            text = handle.read()
+        parser.read_string(text, source=str(path))
+        return parser, text
     except (configparser.Error, UnicodeDecodeError, OSError) as error:
         problem = _file_problem(where, error)
     # Raised outside the except block: configparser's own errors quote the offending line, often
@@ -310,7 +311,7 @@ def read_connection_section(path: Path) -> dict[str, str]:
 
     :raises ConfigurationError: the file cannot be read or is not valid INI; the message names the file.
     """
-    parser = _parse_file(path)
+    parser, _text = _parse_file(path)
     if not parser.has_section(SECTION):
         return {}
     return {key: _section_value(parser, key) for key in parser.options(SECTION)}
