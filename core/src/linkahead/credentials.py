@@ -18,11 +18,11 @@ Each may carry ``expires_at`` (seconds since the epoch): the core asks the plugi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote
+
+from .tokens import cookie_value
 
 # Plain classes with __slots__ rather than dataclasses: importing dataclasses and generating
 # the classes would add milliseconds to every program's start (see bench/run.py).
@@ -158,22 +158,6 @@ def _check_expiry(expires_at: object) -> float | None:
             f"expires_at must be seconds since the epoch (a number) or None, not {type(expires_at).__name__}"
         )
     return float(expires_at)
-
-
-def cookie_value(token: str) -> str:
-    """``token`` as a ``SessionToken`` cookie value: percent-encoded unless it already is.
-
-    A raw JSON token holds ``"`` and ``,``, which a cookie value may not (RFC 6265), so it is
-    encoded as upstream's client encodes it; a value made only of cookie characters is taken to be
-    encoded already and left as it is.
-    """
-    if _COOKIE_OCTETS.fullmatch(token):
-        return token
-    return quote(token, safe="")
-
-
-# RFC 6265 cookie-octet: no controls, whitespace, DQUOTE, comma, semicolon or backslash.
-_COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 
 
 def _check_text(name: str, value: object, secret: bool = False) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 from typing import NamedTuple
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-__all__ = ["TokenInfo", "parse_token", "session_times", "session_token_from_set_cookie", "MAX_TOKEN_LENGTH"]
+__all__ = [
+    "TokenInfo", "parse_token", "session_times", "session_token_from_set_cookie", "cookie_value", "MAX_TOKEN_LENGTH",
+]
 
 MAX_TOKEN_LENGTH = 16384
 """Longer ``SessionToken`` values are refused (a sane server sends a few hundred bytes)."""
@@ -109,3 +111,15 @@ def session_token_from_set_cookie(header: str | None) -> str | None:
     if len(value) > MAX_TOKEN_LENGTH or not _COOKIE_OCTETS.fullmatch(value):
         return None
     return value
+
+
+def cookie_value(token: str) -> str:
+    """``token`` as a ``SessionToken`` cookie value: percent-encoded unless it already is.
+
+    A raw JSON token holds ``"`` and ``,``, which a cookie value may not (RFC 6265), so it is
+    encoded as upstream's client encodes it; a value made only of cookie characters is taken to be
+    encoded already and left as it is.
+    """
+    if _COOKIE_OCTETS.fullmatch(token):
+        return token
+    return quote(token, safe="")
