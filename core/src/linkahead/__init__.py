@@ -15,7 +15,8 @@ distribution), ``import linkahead`` also offers upstream's whole API -- ``Record
 upstream's own ``__init__`` offers it. See the docs page "Using it with the linkahead client".
 """
 
-# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+# Upstream linkahead ships a module of this name: the wheel carries this file under
+# linkahead_connection/shared/ and the import hook serves it (see linkahead_connection/hook.py).
 
 from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec

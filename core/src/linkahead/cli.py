@@ -30,7 +30,7 @@ from .exceptions import ConfigurationError, LinkAheadException
 from .options import CORE_OPTIONS, Option
 from .redaction import URL_PASSWORD, hide_userinfo, redact, redact_url_passwords
 from .testing import serve
-from .version import __version__
+from linkahead_connection import __version__
 
 __all__ = ["main", "build_parser", "JSON_FORMAT", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
             "configuration files are not read.")
     serve.add_arguments(commands.add_parser("serve", help="run the embedded test server until Ctrl-C",
                                             description=serve.DESCRIPTION))
-    command("doctor", "show which distribution each module shared with the linkahead client came from",
+    command("doctor", "show which implementation serves each module shared with the linkahead client, and why",
             "This distribution and the upstream linkahead client both install six modules of the "
             "package linkahead. Show, for each, whose copy is installed and which distributions "
             "claim it (uninstalling one of them deletes it). Exit code 1 when the copies are not "
@@ -662,19 +662,14 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatte
 def cmd_serve(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     return serve.run(args, out, sys.stderr)
 def cmd_doctor(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
-    from . import installation
+    from linkahead_connection import doctor
 
-    problem = installation.problem()
     if args.json:
-        files = [{"file": f"linkahead/{file.name}", "present": file.present, "ours": file.ours,
-                  "owner": file.owner, "claimed_by": list(file.claimed_by)} for file in installation.shared_files()]
-        _print_json(out, {"ok": problem is None, "files": files,
-                          "problem": problem, "repair": installation.repair_command() if problem else None})
-    else:
-        out.write("\n".join(installation.report()) + "\n")
-        if problem is not None:
-            out.write(f"\n{problem}\n")
-    return EXIT_OK if problem is None else EXIT_FAILURE
+        data = doctor.as_json()
+        _print_json(out, data)
+        return EXIT_OK if data["ok"] else EXIT_FAILURE
+    out.write("\n".join(doctor.report()) + "\n")
+    return EXIT_OK if not doctor.problems() else EXIT_FAILURE
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], int]] = {

@@ -15,12 +15,14 @@ A file whose ``[Connection]`` section holds a secret (``password``, ``auth_token
 users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a readable key.
 """
 
-# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+# Upstream linkahead ships a module of this name: the wheel carries this file under
+# linkahead_connection/shared/ and the import hook serves it (see linkahead_connection/hook.py).
 
 from __future__ import annotations
 
 import configparser
 import os
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -253,7 +255,12 @@ def validate_yaml_schema(valobj: Mapping[str, Any]) -> None:
     ``jsonschema``; without either this does nothing. The connection does not need it: its own
     options are checked by :func:`validate` with messages that name the option and the fix.
     """
-    schema_file = Path(__file__).with_name("schema-pycaosdb-ini.yml")
+    # Upstream's file lies in upstream's folder of the package, not beside this module (which the
+    # import hook serves from this distribution's own folder).
+    package = sys.modules.get(__package__ or "linkahead")
+    folders = [*getattr(package, "__path__", ()), str(Path(__file__).parent)]
+    schema_file = next((Path(folder, "schema-pycaosdb-ini.yml") for folder in folders
+                        if Path(folder, "schema-pycaosdb-ini.yml").is_file()), Path(folders[-1], "schema-pycaosdb-ini.yml"))
     try:
         import jsonschema  # type: ignore[import-untyped]
         import yaml  # type: ignore[import-untyped]

@@ -10,7 +10,8 @@ errors (:class:`TransactionError`, :class:`EntityError` and its subclasses) and 
 are raised by that data layer, never by the connection itself.
 """
 
-# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+# Upstream linkahead ships a module of this name: the wheel carries this file under
+# linkahead_connection/shared/ and the import hook serves it (see linkahead_connection/hook.py).
 
 from __future__ import annotations
 

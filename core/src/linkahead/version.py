@@ -1,11 +1,14 @@
-"""The version of the ``linkahead-connection`` distribution.
+"""``linkahead.version`` where the upstream ``linkahead`` client is not installed.
 
-Upstream's ``version.py`` gives the ``linkahead`` client's version under the same names; where both
-are installed, ``importlib.metadata.version("linkahead")`` still tells the client's.
+Where it is, the import hook leaves ``linkahead.version`` (and so ``linkahead.__version__``) to
+upstream's own module: tools built on the client compare that version. This distribution's
+version is always :data:`linkahead_connection.__version__`.
 """
 
-# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+# Upstream linkahead ships a module of this name: the wheel carries this file under
+# linkahead_connection/shared/ and the import hook serves it only where upstream's is absent.
 
-__version__ = "0.1.0"
+from linkahead_connection import __version__
+
 version = __version__
 """Upstream's second name for it."""

@@ -12,7 +12,8 @@ login, the ``SessionToken`` cookie and its renewal, the one repeat after a 401, 
 happens here.
 """
 
-# linkahead-connection:shared-module -- upstream linkahead ships a file of this name; see installation.py
+# Upstream linkahead ships a module of this name: the wheel carries this file under
+# linkahead_connection/shared/ and the import hook serves it (see linkahead_connection/hook.py).
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from ..exceptions import (
 )
 from ..options import CORE_OPTIONS, text
 from ..tokens import parse_token
-from ..version import __version__
+from linkahead_connection import __version__
 from .session import AuthSession, repeated_401_message
 from .transport import RequestsTransport, Response, Transport
 

@@ -67,7 +67,12 @@ POOL_SIZE = 64
 _NO_SECRET_METHODS = frozenset({"unauthenticated"})
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Frames in these folders are ours (warnings point past them): the package's own modules, and the
+# modules shared with upstream, which the import hook serves from another folder.
+_PACKAGE_DIRS = tuple({
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    os.path.dirname(os.path.abspath(sys.modules["linkahead"].__file__ or __file__)),
+})
 
 
 class Response(Protocol):
@@ -339,7 +344,7 @@ def _caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this package."""
     level = 1
     frame: FrameType | None = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
         frame = frame.f_back
         level += 1
     return level

@@ -1,0 +1,15 @@
+"""The ``linkahead-connection`` distribution's own, import-light package.
+
+It holds what must work before (or without) the package ``linkahead`` is imported:
+
+- :data:`__version__`, this distribution's version (``linkahead.__version__`` is the upstream
+  client's where that is installed, as its callers expect);
+- :mod:`linkahead_connection.hook`, the import hook that serves the modules this distribution
+  shares with the upstream ``linkahead`` client, installed at interpreter start by
+  ``linkahead_connection.pth`` (and ``linkahead_connection.start`` on Python 3.15+).
+
+Only the standard library is used here, and nothing is imported at interpreter start but ``os``
+and ``sys``, which are loaded already.
+"""
+
+__version__ = "0.2.0"
