@@ -38,12 +38,14 @@ from pathlib import Path
 import pytest
 
 UPSTREAM = "linkahead==0.21.0"
+# The release before it, for the upgrade states of the install matrix.
+UPSTREAM_PREVIOUS = "linkahead==0.20.0"
 # Upstream's optional dependency its configuration check uses; installed as a user of it would.
 UPSTREAM_EXTRA_REQUIREMENTS = ("jsonschema",)
 # pip too: environments are made without ensurepip and get pip from here.
 WHEELHOUSE_REQUIREMENTS = ("pip", UPSTREAM, *UPSTREAM_EXTRA_REQUIREMENTS)
 REPO = Path(__file__).resolve().parents[2]
-OUR_PROJECTS = (REPO / "core", REPO / "plugins" / "plain", REPO / "plugins" / "pass")
+OUR_PROJECTS = (REPO / "core", REPO / "plugins" / "plain", REPO / "plugins" / "pass", REPO / "plugins" / "exec")
 OUR_PREFIXES = ("linkahead_connection-", "linkahead_auth_")
 
 # Captured before any test runs: the autouse isolation points HOME at a temporary folder, and
@@ -164,7 +166,7 @@ def source_key() -> str:
 
 def wheelhouse_key() -> str:
     """A hash of what the wheelhouse holds: the Python, upstream's version and our dependencies."""
-    parts = [sys.version.encode(), " ".join(WHEELHOUSE_REQUIREMENTS).encode()]
+    parts = [sys.version.encode(), " ".join((*WHEELHOUSE_REQUIREMENTS, UPSTREAM_PREVIOUS)).encode()]
     parts += [(project / "pyproject.toml").read_bytes() for project in OUR_PROJECTS]
     return _digest(*parts)
 
@@ -232,6 +234,8 @@ def fill_wheelhouse(ours: Path) -> Path:
             target.mkdir(parents=True)
             done = _pip("download", "-q", "-d", str(target), "--find-links", str(ours),
                         *WHEELHOUSE_REQUIREMENTS, *map(str, sorted(ours.glob("*.whl"))))
+            if done.returncode == 0:  # a second run: pip resolves one version of a project per run
+                done = _pip("download", "-q", "-d", str(target), UPSTREAM_PREVIOUS)
             if done.returncode != 0:
                 raise Unreachable(f"downloading {UPSTREAM} and its dependencies failed: "
                                   f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
@@ -333,3 +337,32 @@ def uv() -> Path:
     except (Unreachable, subprocess.TimeoutExpired) as error:
         pytest.skip(str(error))
     return path / "bin" / "uv"
+
+
+def dependent_wheel(folder: Path) -> Path:
+    """A stand-in for a tool built on upstream (caoscrawler, say): a distribution that requires ``linkahead``.
+
+    Written by hand (a wheel is a zip with three metadata files): no build backend, no download.
+    """
+    import base64
+    import zipfile
+
+    name, version = "linkahead_dependent_standin", "1.0"
+    files = {
+        f"{name}/__init__.py": b"import linkahead\n",
+        f"{name}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: linkahead-dependent-standin\nVersion: {version}\n"
+            "Requires-Dist: linkahead\n").encode(),
+        f"{name}-{version}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+    }
+    record = "".join(
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for path, data in files.items()) + f"{name}-{version}.dist-info/RECORD,,\n"
+    files[f"{name}-{version}.dist-info/RECORD"] = record.encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from linkahead_connection import __version__
+
 from . import configuration, plugins
 from .connection.connection import _Connection
 from .demo import run_demo, who_am_i
@@ -30,7 +32,6 @@ from .exceptions import ConfigurationError, LinkAheadException
 from .options import CORE_OPTIONS, Option
 from .redaction import URL_PASSWORD, hide_userinfo, redact, redact_url_passwords
 from .testing import serve
-from linkahead_connection import __version__
 
 __all__ = ["main", "build_parser", "JSON_FORMAT", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 

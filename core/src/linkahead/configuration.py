@@ -258,9 +258,9 @@ def validate_yaml_schema(valobj: Mapping[str, Any]) -> None:
     # Upstream's file lies in upstream's folder of the package, not beside this module (which the
     # import hook serves from this distribution's own folder).
     package = sys.modules.get(__package__ or "linkahead")
-    folders = [*getattr(package, "__path__", ()), str(Path(__file__).parent)]
-    schema_file = next((Path(folder, "schema-pycaosdb-ini.yml") for folder in folders
-                        if Path(folder, "schema-pycaosdb-ini.yml").is_file()), Path(folders[-1], "schema-pycaosdb-ini.yml"))
+    candidates = [Path(folder, "schema-pycaosdb-ini.yml")
+                  for folder in [*getattr(package, "__path__", ()), str(Path(__file__).parent)]]
+    schema_file = next((candidate for candidate in candidates if candidate.is_file()), candidates[-1])
     try:
         import jsonschema  # type: ignore[import-untyped]
         import yaml  # type: ignore[import-untyped]

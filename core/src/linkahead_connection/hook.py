@@ -30,12 +30,11 @@ nor in frozen applications (PyInstaller and the like do not process ``.pth`` fil
 :func:`install` before the first ``import linkahead`` there.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
-# typing is not imported at run time: this module loads at every interpreter start.
+# Neither typing nor __future__ is imported at run time (this module loads at every interpreter
+# start): annotations that name those types are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -101,7 +100,7 @@ def shared_root() -> str | None:
     return None
 
 
-def _search_locations(fullname: str, path: Sequence[str] | None) -> list[str]:
+def _search_locations(fullname: str, path: "Sequence[str] | None") -> list[str]:
     """The folders a package named ``fullname`` spans: its folder in every entry of ``path``."""
     tail = fullname.rpartition(".")[2]
     entries = sys.path if path is None else path
@@ -120,8 +119,8 @@ class LinkAheadConnectionFinder:
 
     @classmethod
     def find_spec(
-        cls, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
+        cls, fullname: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
+    ) -> "ModuleSpec | None":
         if fullname not in cls.names:
             return None
         root = shared_root()

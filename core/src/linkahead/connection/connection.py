@@ -26,6 +26,8 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from linkahead_connection import __version__
+
 from .. import configuration, plugins
 from ..configuration import ConnectionConfig
 from ..credentials import PasswordCredentials
@@ -38,7 +40,6 @@ from ..exceptions import (
 )
 from ..options import CORE_OPTIONS, text
 from ..tokens import parse_token
-from linkahead_connection import __version__
 from .session import AuthSession, repeated_401_message
 from .transport import RequestsTransport, Response, Transport
 
