@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import linkahead
+import linkahead_connection
 import pytest
-from linkahead import configuration, exceptions, installation
+from linkahead import configuration, exceptions
 from linkahead.connection.connection import _Connection
 from linkahead.exceptions import (
     ConfigurationError,
@@ -31,6 +33,7 @@ from linkahead.exceptions import (
     ServerResponseError,
 )
 from linkahead.testing import Fault, LinkAheadTestServer, RequestInfo
+from linkahead_connection import doctor, hook
 
 # -- exceptions ------------------------------------------------------------------------------
 
@@ -445,24 +448,32 @@ def test_no_url_is_a_configuration_error() -> None:
 
 # -- installation ------------------------------------------------------------------------------
 
-def test_the_development_install_holds_our_shared_modules() -> None:
-    assert installation.problem() is None
-    files = installation.shared_files()
-    assert [f.name for f in files] == list(installation.SHARED_FILES)
-    assert all(f.present and f.ours for f in files)
-    lines = installation.report()
-    assert all(line.startswith("linkahead/") and "linkahead-connection's copy" in line for line in lines)
+def test_the_development_install_serves_the_shared_modules_through_the_hook() -> None:
+    """The dev environment (editable) runs the same hook as an installed wheel, from the checkout."""
+    assert hook.installed()
+    root = hook.shared_root()
+    assert root is not None and Path(linkahead.__file__).parent == Path(root)
+    for name, file in hook.SHARED.items():
+        assert name in sys.modules or name == "linkahead.connection.connection", name
+        assert Path(sys.modules[name].__file__ or "") == Path(root, file), name
+    assert hook.served["linkahead"] == str(Path(root, "__init__.py"))
+    assert linkahead.__version__ == linkahead_connection.__version__
 
 
-def test_every_shared_module_carries_the_marker() -> None:
-    package = Path(linkahead.__file__).parent
-    for name in installation.SHARED_FILES:
-        assert installation.MARKER in (package / name).read_text(), name
+def test_doctor_explains_each_shared_module() -> None:
+    lines = doctor.report()
+    assert lines[1] == "import hook: active in this process"
+    for name in (*hook.SHARED, *hook.FALLBACK):
+        assert any(line.startswith(f"{name}: linkahead-connection") for line in lines), (name, lines)
+    assert doctor.problems() == []
+    data = doctor.as_json()
+    assert data["ok"] and data["hook"]["active"] and len(data["modules"]) == len(hook.SHARED) + len(hook.FALLBACK)
 
 
-def test_repair_command_names_this_interpreter() -> None:
-    command = installation.repair_command()
-    assert "--no-deps" in command and ("pip install --force-reinstall" in command or "--reinstall" in command)
+def test_the_hook_serves_nothing_else() -> None:
+    finder = hook.LinkAheadConnectionFinder
+    for name in ("linkahead.hookspecs", "linkahead.common", "linkahead.connection.session", "requests", "linkahead_x"):
+        assert finder.find_spec(name, None) is None, name
 
 
 def test_linkahead_exception_is_the_base(linkahead_server: LinkAheadTestServer) -> None:

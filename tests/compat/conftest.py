@@ -43,7 +43,9 @@ UPSTREAM_PREVIOUS = "linkahead==0.20.0"
 # Upstream's optional dependency its configuration check uses; installed as a user of it would.
 UPSTREAM_EXTRA_REQUIREMENTS = ("jsonschema",)
 # pip too: environments are made without ensurepip and get pip from here.
-WHEELHOUSE_REQUIREMENTS = ("pip", UPSTREAM, *UPSTREAM_EXTRA_REQUIREMENTS)
+# pytest: the matrix runs a test suite in an environment with both (pytest's assert-rewriting
+# finder is placed before the import hook).
+WHEELHOUSE_REQUIREMENTS = ("pip", "pytest", UPSTREAM, *UPSTREAM_EXTRA_REQUIREMENTS)
 REPO = Path(__file__).resolve().parents[2]
 OUR_PROJECTS = (REPO / "core", REPO / "plugins" / "plain", REPO / "plugins" / "pass", REPO / "plugins" / "exec")
 OUR_PREFIXES = ("linkahead_connection-", "linkahead_auth_")

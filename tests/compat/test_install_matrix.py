@@ -259,6 +259,25 @@ def test_our_ini_options_do_not_break_import_when_both_are_installed(
     assert done.stdout.split() == ["alice", "linkahead.common.models"]
 
 
+def test_pytest_sees_our_linkahead_when_both_are_installed(compat_wheels: Wheels, tmp_path: Path) -> None:
+    """pytest's assert-rewriting finder goes first on ``sys.meta_path``; our pytest plugin must not let it
+    load ``linkahead`` past the import hook."""
+    matrix = Matrix(tmp_path, compat_wheels, None)
+    pip_upstream(matrix)
+    pip_ours(matrix)
+    matrix.pip("install", "-q", "pytest")
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_both.py").write_text(
+        "import linkahead\n\n"
+        "def test_both(linkahead_server):\n"
+        "    assert linkahead.hookimpl and linkahead.Record\n"
+        "    assert 'linkahead_connection' in linkahead.connection.connection.__file__\n", encoding="utf-8")
+    done = matrix.venv.run(matrix.venv.python, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", suite,
+                           cwd=suite, env={"HOME": str(tmp_path)}, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_hook_can_be_switched_off(compat_wheels: Wheels, tmp_path: Path) -> None:
     """``LINKAHEAD_CONNECTION_HOOK=0``: plain upstream, and ``linkahead-auth`` says why it cannot run."""
     matrix = Matrix(tmp_path, compat_wheels, None)

@@ -8,7 +8,7 @@ version is always :data:`linkahead_connection.__version__`.
 # Upstream linkahead ships a module of this name: the wheel carries this file under
 # linkahead_connection/shared/ and the import hook serves it only where upstream's is absent.
 
-from linkahead_connection import __version__
+from linkahead_connection import __version__ as __version__
 
 version = __version__
 """Upstream's second name for it."""

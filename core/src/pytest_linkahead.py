@@ -11,6 +11,12 @@
   ``XDG_RUNTIME_DIR`` is unset too, so the default ``session_cache = auto`` finds no session store:
   every process logs in by itself, as tests expect, and no test sees another's (or your) sessions.
   A test of the store sets ``session_cache`` to a folder of its own.
+
+It is a top-level module of its own: pytest rewrites the asserts of the package a plugin comes
+from, with an import finder placed before all others. In the package ``linkahead`` that finder would
+load ``linkahead`` past the import hook (upstream's modules, where upstream is installed); in
+``linkahead_connection``, which the hook loads at interpreter start, pytest would warn that it
+cannot rewrite it.
 """
 
 from __future__ import annotations
@@ -19,8 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from . import LinkAheadTestServer, reset_connection
+from linkahead.testing import LinkAheadTestServer, reset_connection
 
 _ISOLATED_VARIABLES = (
     "PYLINKAHEADINI", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
