@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -276,6 +278,42 @@ def test_pytest_sees_our_linkahead_when_both_are_installed(compat_wheels: Wheels
     done = matrix.venv.run(matrix.venv.python, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", suite,
                            cwd=suite, env={"HOME": str(tmp_path)}, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+PLUGIN_SOURCE = """\
+import linkahead as db
+from linkahead import Credentials, PasswordCredentials, hookimpl
+from linkahead.exceptions import ConfigurationError
+from linkahead.options import Option
+
+
+@hookimpl
+def get_credentials(config: dict[str, object]) -> Credentials:
+    if not config:
+        raise ConfigurationError("no configuration")
+    return PasswordCredentials("alice", "secret")
+
+
+OPTION = Option("x", "y")
+reveal_type(db.Record)
+"""
+
+
+@pytest.mark.parametrize("with_upstream", [False, True], ids=["ours", "both"])
+def test_type_checkers_find_the_plugin_api(with_upstream: bool, compat_wheels: Wheels, tmp_path: Path) -> None:
+    """No ``py.typed`` in the shared folder: the wheel's partial stub package ``linkahead-stubs`` types
+    the plugin API in both states, and leaves ``db.Record`` upstream's type where upstream is installed."""
+    matrix = Matrix(tmp_path, compat_wheels, None)
+    if with_upstream:
+        pip_upstream(matrix)
+    pip_ours(matrix)
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(PLUGIN_SOURCE, encoding="utf-8")
+    done = matrix.venv.run(sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--python-executable",
+                           matrix.venv.python, plugin, cwd=tmp_path, env={"HOME": str(tmp_path)}, timeout=300)
+    record_type = "def (.*) -> linkahead.common.models.Record" if with_upstream else "Any"
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(f"Revealed type is \"{record_type}\"", done.stdout), done.stdout
 
 
 def test_the_hook_can_be_switched_off(compat_wheels: Wheels, tmp_path: Path) -> None:
