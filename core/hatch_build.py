@@ -50,21 +50,24 @@ class LinkAheadConnectionBuildHook(BuildHookInterface):  # type: ignore[type-arg
             build_data["force_include_editable"] = {name: name for name in START_FILES}
             return
         package = Path(self.root, "src", "linkahead")
-        stubs = build_data.setdefault("force_include", {})
-        for source in sorted(package.rglob("*.py")):
-            relative = source.relative_to(package)
-            if str(relative) in GENERATED or "__pycache__" in relative.parts:
-                continue
-            stubs[str(source)] = str(Path("linkahead-stubs", relative.with_suffix(".pyi")))
+        # Copies: force-include maps each source file to one place, and five of these sources
+        # already go to linkahead_connection/shared/ (pyproject.toml).
         self._generated = Path(tempfile.mkdtemp(prefix="linkahead-stubs-"))
         files = {
-            "__init__.pyi": init_stub((package / "__init__.py").read_text(encoding="utf-8")),
-            "version.pyi": VERSION_STUB,
-            "py.typed": "partial\n",
+            Path("__init__.pyi"): init_stub((package / "__init__.py").read_text(encoding="utf-8")),
+            Path("version.pyi"): VERSION_STUB,
+            Path("py.typed"): "partial\n",
         }
-        for name, text in files.items():
-            (self._generated / name).write_text(text, encoding="utf-8")
-            stubs[str(self._generated / name)] = f"linkahead-stubs/{name}"
+        for source in sorted(package.rglob("*.py")):
+            relative = source.relative_to(package)
+            if str(relative) not in GENERATED and "__pycache__" not in relative.parts:
+                files[relative.with_suffix(".pyi")] = source.read_text(encoding="utf-8")
+        stubs = build_data.setdefault("force_include", {})
+        for relative, text in files.items():
+            target = self._generated / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            stubs[str(target)] = str(Path("linkahead-stubs", relative))
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         generated = getattr(self, "_generated", None)

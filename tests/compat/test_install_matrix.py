@@ -358,3 +358,27 @@ def test_the_hook_never_breaks_interpreter_start(compat_wheels: Wheels, tmp_path
     done = matrix.venv.run(matrix.venv.python, "-c", "print('started')", env={"HOME": str(tmp_path)})
     assert done.returncode == 0 and done.stdout == "started\n" and done.stderr == "", done.stderr
     assert clean_env()  # the environment helper stays importable for the other tests
+
+
+def test_the_wheel_holds_every_module_once_in_the_package_and_as_a_stub(compat_wheels: Wheels) -> None:
+    """Each source module is in the wheel: the shared ones under linkahead_connection/shared/, the rest in
+    linkahead/; every one but __init__/version also as linkahead-stubs/*.pyi. Nothing else in linkahead/."""
+    import zipfile
+
+    (wheel,) = [path for path in compat_wheels.our_files() if path.name.startswith("linkahead_connection-")]
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = Path(__file__).resolve().parents[2] / "core" / "src" / "linkahead"
+    shared = {"__init__.py", "configuration.py", "exceptions.py", "version.py", "connection/__init__.py",
+              "connection/connection.py"}
+    for source in package.rglob("*.py"):
+        relative = source.relative_to(package).as_posix()
+        if relative in shared:
+            assert f"linkahead_connection/shared/linkahead/{relative}" in names, relative
+            assert f"linkahead/{relative}" not in names, relative
+        else:
+            assert f"linkahead/{relative}" in names, relative
+        if relative not in ("__init__.py", "version.py"):
+            assert f"linkahead-stubs/{relative[:-3]}.pyi" in names, relative
+    assert {"linkahead-stubs/__init__.pyi", "linkahead-stubs/py.typed", "linkahead_connection.pth",
+            "linkahead_connection.start", "pytest_linkahead.py"} <= names
+    assert not [name for name in names if name.startswith("linkahead/") and not name.endswith(".py")]

@@ -362,12 +362,36 @@ def _shadowed() -> list[dict[str, Any]]:
     return shadowed
 
 
+def describe_upstream_style(installed: Iterable[str]) -> list[dict[str, Any]]:
+    """The upstream-style modules in ``linkahead.connection.authentication`` (none imported).
+
+    ``"bridged"`` tells whether ``password_method = <name>`` reaches the module: not when an entry
+    point has the name (``"shadowed_by"``: entry points win) nor for upstream's own modules, which
+    this project's plugins replace.
+    """
+    from . import legacy_auth
+
+    names = set(installed)
+    described = []
+    for name, file in sorted(legacy_auth.module_names().items()):
+        if name in legacy_auth.UPSTREAM_OWN:
+            reason = f"upstream's own; replaced by the plugin linkahead-auth-{name.replace('_', '-')}"
+        elif name in names:
+            reason = "an installed plugin has this name, and plugins win"
+        else:
+            reason = None
+        described.append({"name": name, "module": f"{legacy_auth.PACKAGE}.{name}", "file": file,
+                          "bridged": reason is None, "not_bridged_because": reason})
+    return described
+
+
 def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
     described = describe_methods(check=True)
     shadowed = _shadowed()
+    upstream_style = describe_upstream_style(item["name"] for item in described)
     broken = [item for item in described if item["status"] == "broken"]
     if args.json:
-        _print_json(out, {"methods": described, "shadowed": shadowed})
+        _print_json(out, {"methods": described, "shadowed": shadowed, "upstream_style": upstream_style})
         return EXIT_FAILURE if broken else EXIT_OK
     if not described:
         out.write("No password methods are installed. Install the standard ones: "
@@ -384,6 +408,11 @@ def cmd_methods(args: argparse.Namespace, out: TextIO, formatter: RedactingForma
         out.write(f"\nNote: {item['also']} and {item['distribution']} both provide {item['name']!r}; the "
                   f"connection refuses to choose. Set password_method = <distribution>:{item['name']} to "
                   "select one, or uninstall the one you do not trust.\n")
+    bridged = [item for item in upstream_style if item["bridged"]]
+    if bridged:
+        out.write("\nUpstream-style password methods (modules in linkahead.connection.authentication, used "
+                  "through a bridge; deprecated, see the plugin guide):\n")
+        _table(out, [(item["name"], item["module"], item["file"], "") for item in bridged])
     return EXIT_FAILURE if broken else EXIT_OK
 
 

@@ -351,6 +351,13 @@ def load_method(method: object, installed: Mapping[str, metadata.EntryPoint] | N
     name = method.strip()
     if installed is None:
         installed = installed_methods()
+    if name not in installed and ":" not in name:
+        # Entry points win; only then an upstream-style module of that name (imported when used).
+        from . import legacy_auth
+
+        bridged = legacy_auth.find(name)
+        if bridged is not None:
+            return _register(name, bridged, None)
     entry_point = _select(name, installed)
     name = entry_point.name
     failure: PluginError | None = None

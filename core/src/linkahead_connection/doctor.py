@@ -159,9 +159,34 @@ def report() -> list[str]:
     lines.append("")
     lines.append("Other modules of the package linkahead come from whichever distribution installed them "
                  f"({DISTRIBUTION}: hookspecs, plugins, credentials, ...; upstream: common, apiutils, ...).")
+    lines += ["", *_method_precedence()]
     found = problems()
     if found:
         lines += ["", "Problems:", *(f"- {line}" for line in found)]
+    return lines
+
+
+UPSTREAM_OWN_METHODS = ("plain", "input", "pass", "keyring", "auth_token", "unauthenticated")
+
+
+def _method_precedence() -> list[str]:
+    """How ``password_method = <name>`` is looked up, and the upstream-style modules installed."""
+    modules: list[str] = []
+    for folder in _package_path("linkahead.connection.authentication.x") or []:
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        modules += [entry[:-3] for entry in entries if entry.endswith(".py") and entry[:-3] not in (
+            "__init__", "interface", "external_credentials_provider", *UPSTREAM_OWN_METHODS)]
+    lines = [
+        "password_method = <name> is looked up in this order:",
+        "  1. linkahead.auth entry points (installed plugins; `linkahead-auth methods` lists them);",
+        "  2. an upstream-style module linkahead.connection.authentication.<name>, through a bridge (deprecated;",
+        "     upstream's own plain, input, pass, keyring, auth_token, unauthenticated are never used: the",
+        "     linkahead-auth-<name> plugins replace them).",
+    ]
+    lines.append("  Upstream-style modules installed: " + (", ".join(sorted(set(modules))) or "none") + ".")
     return lines
 
 
@@ -186,4 +211,5 @@ def as_json() -> dict[str, Any]:
         "modules": [{"module": m.name, "file": m.file, "implementation": m.implementation, "why": m.why}
                     for m in modules()],
         "problems": found,
+        "method_precedence": _method_precedence(),
     }
