@@ -10,6 +10,9 @@ It holds what must work before (or without) the package ``linkahead`` is importe
 
 Only the standard library is used here, and nothing is imported at interpreter start but ``os``
 and ``sys``, which are loaded already.
+
+PYTEST_DONT_REWRITE -- pytest marks every package of a distribution with a ``pytest11`` plugin for
+assert rewriting, and warns about one already imported, as this one is by the hook.
 """
 
 __version__ = "0.2.0"
