@@ -341,7 +341,8 @@ STANDARD = {"plain", "input", "auth_token", "unauthenticated"}
 def test_methods_lists_the_standard_methods_with_their_summary() -> None:
     result = run("methods", "--json")
     report = json.loads(result.stdout)
-    assert set(report) == {"format", "methods", "shadowed"}
+    assert set(report) == {"format", "methods", "shadowed", "upstream_style"}
+    assert report["upstream_style"] == []  # no upstream linkahead in the development environment
     by_name = {item["name"]: item for item in report["methods"]}
     assert STANDARD <= set(by_name)
     for item in report["methods"]:
