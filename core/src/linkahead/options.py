@@ -325,6 +325,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
            default=False),
     Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),
     Option("ssl_version", "Accepted for compatibility with the legacy client and ignored.", text),
+    Option("socket_proxy", "Deprecated and ignored, as in the linkahead client (a DeprecationWarning says so); "
+           "use https_proxy = socks5://host:port.", text),
     Option("https_proxy", "Proxy for https URLs (http://, socks4://, socks5://); null: none. Default: $HTTPS_PROXY.",
            proxy_url),
     Option("http_proxy", "Proxy for http URLs (http://, socks4://, socks5://); null: none. Default: $HTTP_PROXY.",
