@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from ..exceptions import (
@@ -229,7 +229,8 @@ class AuthSession:
     def use_token(self, token: str | None) -> None:
         """Make ``token`` the session from now on (upstream's ``_authenticator.auth_token = token``).
 
-        ``token`` is a ``SessionToken`` value, raw or percent-encoded; it is sent percent-encoded.
+        ``token`` is a token as upstream's authenticators hold it (decoded: raw JSON, or any text),
+        or already percent-encoded; it is sent percent-encoded, as upstream sends it.
         The credentials stay: after a 401 the method recovers as it would from any refused session.
         ``None`` forgets the session, so the next request authenticates first. A token set this way
         stays in this process: neither it nor its renewals go to the session store.
@@ -241,7 +242,7 @@ class AuthSession:
             if not token:
                 self._state = base._replace(refresh_at=0.0)
             else:
-                self._state = self._with_token(base, cookie_value(token))
+                self._state = self._with_token(base, _written_token(token))
 
     def shared_session(self) -> dict[str, Any]:
         """What the session store holds for this connection, for ``linkahead-auth status`` (never the token).
@@ -716,6 +717,17 @@ def _safe_reason(reason: str, credentials: PasswordCredentials) -> str:
     if reveals(shown, credentials.password) or reveals(shown, quote_plus(credentials.password)):
         return "(reason phrase not shown: it repeats part of the request)"
     return shown
+
+
+def _written_token(token: str) -> str:
+    """The cookie value for a token given as upstream's ``auth_token`` holds it: percent-encoded.
+
+    A value that is percent-encoded already (it has ``%`` and only cookie characters, as the
+    server's cookie spells it) is kept, as :func:`~linkahead.tokens.cookie_value` keeps it.
+    """
+    if "%" in token and cookie_value(token) == token:
+        return token
+    return quote(token, safe="")
 
 
 def _clone(error: LinkAheadException) -> LinkAheadException:
