@@ -64,6 +64,9 @@ def test_the_named_default_transport_still_needs_a_real_url() -> None:
     with pytest.raises(ConfigurationError, match="'url' is required"):
         linkahead.configure_connection(password_method="unauthenticated",
                                        implementation=_DefaultCaosDBServerConnection)
+    with pytest.raises(ConfigurationError, match="has no http:// or https:// scheme"):  # a factory of ours
+        linkahead.configure_connection(url="unittests", password_method="unauthenticated",
+                                       implementation=lambda: RequestsTransport())
 
 
 def test_base_path_keeps_the_root_path() -> None:
@@ -96,6 +99,8 @@ def test_auth_token_reads_the_session_decoded(linkahead_server: LinkAheadTestSer
     token = authenticator.auth_token
     assert token is not None and token.startswith('["S","PAM","admin"')  # decoded, as upstream holds it
     assert quote(token, safe="") == connection.auth.state.token
+    shown = repr(authenticator) + repr(connection.auth.state)
+    assert token not in shown and quote(token, safe="") not in shown and "***" in shown
 
 
 def test_writing_auth_token_makes_it_the_session(linkahead_server: LinkAheadTestServer) -> None:

@@ -167,8 +167,9 @@ class _Connection:
         Everything is checked before the old session is replaced, so a failed reconfiguration
         leaves the previous configuration working.
         """
-        implementation = kwargs.get("implementation")
-        custom = _is_custom(implementation)
+        # Made first, as upstream does: whether it is ours decides what url must be.
+        transport = _make_transport(kwargs.get("implementation"))
+        custom = not isinstance(transport, RequestsTransport)
         settings = configuration.collect(kwargs)
         installed = plugins.installed_methods()  # one scan of the metadata serves both uses
         method = plugins.load_method(settings.method, installed)
@@ -190,7 +191,6 @@ class _Connection:
             _enable_debug_logging()
         if logger.isEnabledFor(logging.DEBUG):  # debug = true, -v, or the application's own choice
             _include_plugin_logger(method.plugin)
-        transport = _make_transport(implementation)
         transport.configure(**dict(config))
         self.close()
         self._config = config
@@ -428,13 +428,6 @@ class _Connection:
                 status=status, reason=reason,
             )
         raise error_for_status(status, reason, response.read())
-
-
-def _is_custom(implementation: Any) -> bool:
-    """Whether ``implementation`` is a transport other than the default one (which needs a real url)."""
-    if implementation is None:
-        return False
-    return not (isinstance(implementation, type) and issubclass(implementation, RequestsTransport))
 
 
 def _warn_socket_proxy(config: ConnectionConfig) -> None:
