@@ -153,6 +153,19 @@ def test_a_written_token_is_not_shared_through_the_session_store(linkahead_serve
     assert linkahead_server.counters.logins == 1
 
 
+def test_the_login_after_a_refused_written_token_is_shared_as_usual(linkahead_server: LinkAheadTestServer,
+                                                                    tmp_path: Path) -> None:
+    store = tmp_path / "sessions"
+    connection = _plain(linkahead_server, session_cache=str(store))
+    assert connection._authenticator is not None
+    connection._authenticator.auth_token = "not-a-session"
+    connection.retrieve(["Info"]).read()  # 401, then the password logs in and stores the session
+    second = _Connection().configure(url=linkahead_server.url, username="admin", password_method="plain",
+                                     password=linkahead_server.users["admin"], session_cache=str(store))
+    second.retrieve(["Info"]).read()
+    assert linkahead_server.counters.logins == 1
+
+
 def test_auth_token_with_the_token_method_is_the_configured_one_until_renewed(
         linkahead_server: LinkAheadTestServer) -> None:
     raw = _raw(linkahead_server.make_token("admin", one_time=True))

@@ -286,7 +286,8 @@ class AuthSession:
             # hears "rejected" again (not "expired") and the error says the same thing twice.
             rejected = rejected or isinstance(now.error, LoginFailedError)
             try:
-                if self._store is not None and self._shares(now):
+                # What comes next is a session of the method's own, also after a token the caller set.
+                if self._store is not None and self._shares(now._replace(adopted=False)):
                     state = self._next_shared_state(now, rejected, generation)
                 else:
                     state = self._next_state(now, rejected, generation)
