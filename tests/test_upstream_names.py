@@ -277,3 +277,11 @@ def test_no_socket_proxy_no_warning(linkahead_server: LinkAheadTestServer) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         _plain(linkahead_server)
+
+
+def test_a_password_in_socket_proxy_is_never_shown(linkahead_server: LinkAheadTestServer) -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        connection = _plain(linkahead_server, socket_proxy="jo:s3cret-Pa55@socks.example.org:1080")
+    assert connection.config["socket_proxy"] == "jo:***@socks.example.org:1080"
+    shown = repr(connection.config) + " ".join(str(warning.message) for warning in caught)
+    assert "s3cret" not in shown
