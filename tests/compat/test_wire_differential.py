@@ -5,8 +5,11 @@ put the same requests on the wire (issue 11, point 2).
 environment), each against its own embedded server with a request log. Call by call, the requests
 are compared: method, raw path (undecoded), raw query, body, Content-Type and the SessionToken
 cookie (its spelling, percent-encoded or raw, and whose token it carries: the tokens themselves
-differ between the two servers), plus the status the server answered. A difference fails unless
-``EXPECTED_DIFFERENCES`` lists the call with the reason ``docs/migrating.rst`` gives.
+differ between the two servers), plus the status the server answered. What the caller sees is
+compared too (issue 17, point 3): success or the error's classes, its ``status``, ``body`` and
+message (the server's address replaced). A difference fails unless ``EXPECTED_DIFFERENCES`` lists
+it for that call with the place ``docs/migrating.rst`` gives the reason; a listed difference that
+is gone fails as well.
 """
 
 from __future__ import annotations
