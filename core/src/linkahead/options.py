@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from .redaction import quoted
+from .redaction import hide_userinfo, quoted
 
 __all__ = [
     "Option",
@@ -31,6 +31,7 @@ __all__ = [
     "optional_number",
     "argv",
     "session_cache",
+    "ignored_proxy",
 ]
 
 Parse = Callable[[Any], Any]
@@ -193,6 +194,15 @@ def proxy_url(value: Any) -> str | None:
     return value_text
 
 
+def ignored_proxy(value: Any) -> str:
+    """Text, kept with any password in it hidden (``user:***@host:1080``): the value is never used.
+
+    The value of ``socket_proxy``, which the linkahead client's ini schema still lists as deprecated
+    and its connection ignores.
+    """
+    return hide_userinfo(text(value).strip())
+
+
 def _check_proxy_userinfo(parts: SplitResult, shown: str) -> None:
     """The proxy's user name and password must survive the trip into a ``Proxy-Authorization`` header.
 
@@ -325,6 +335,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
            default=False),
     Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),
     Option("ssl_version", "Accepted for compatibility with the legacy client and ignored.", text),
+    Option("socket_proxy", "Deprecated and ignored, as in the linkahead client (a DeprecationWarning says so); "
+           "use https_proxy = socks5://host:port.", ignored_proxy),
     Option("https_proxy", "Proxy for https URLs (http://, socks4://, socks5://); null: none. Default: $HTTPS_PROXY.",
            proxy_url),
     Option("http_proxy", "Proxy for http URLs (http://, socks4://, socks5://); null: none. Default: $HTTP_PROXY.",

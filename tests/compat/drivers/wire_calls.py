@@ -206,6 +206,39 @@ def status_302() -> None:
     _read(_connection().retrieve(["Status", "302"]))
 
 
+def cookie_header() -> None:
+    # The test compares this call's Cookie header as spelled (every call spells it the same way).
+    _read(_connection().retrieve(["Entity", "13"]))
+
+
+def status_403() -> None:
+    _read(_connection().retrieve(["Status", "403"]))
+
+
+def status_404() -> None:
+    _read(_connection().retrieve(["Status", "404"]))
+
+
+def status_409() -> None:
+    _read(_connection().retrieve(["Status", "409"]))
+
+
+def status_413() -> None:
+    _read(_connection().retrieve(["Status", "413"]))
+
+
+def status_414() -> None:
+    _read(_connection().retrieve(["Status", "414"]))
+
+
+def status_431() -> None:
+    _read(_connection().retrieve(["Status", "431"]))
+
+
+def status_500() -> None:
+    _read(_connection().retrieve(["Status", "500"]))
+
+
 def no_url() -> None:
     from linkahead.connection.connection import configure_connection
     configure_connection(username="admin", password=SPEC["password"], password_method="plain")
@@ -248,10 +281,30 @@ def percent_in_ini() -> None:
         _reset_config()
 
 
+def rejected_password() -> None:
+    # The server refuses the password: how often is it sent, and what does the caller see?
+    _configure(username="admin", password="not-the-password", password_method="plain")
+    _read(_connection().retrieve(["Entity", "14"]))
+
+
+def _normalized(text: str) -> str:
+    """``text`` with the server's address replaced (the two sides run against two servers)."""
+    netloc = URL.split("://", 1)[1].split("/", 1)[0]
+    return text.replace(URL, "<url>/").replace(netloc, "<host>")
+
+
+def _attribute(error: BaseException, name: str) -> object:
+    value = getattr(error, name, "<no attribute>")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return value if value is None or isinstance(value, (str, int)) else repr(value)
+
+
 def main() -> None:
     calls: dict[str, Callable[[], None]] = globals()
     for line in sys.stdin:
         name = json.loads(line)["call"]
+        error_details = {}
         try:
             calls[name]()
             outcome = "ok"
@@ -259,7 +312,10 @@ def main() -> None:
         except Exception as error:
             outcome = f"error: {type(error).__name__}: {str(error)[:300]}"
             classes = [cls.__name__ for cls in type(error).__mro__]
-        sys.stdout.write(json.dumps({"call": name, "outcome": outcome, "classes": classes}) + "\n")
+            error_details = {"message": _normalized(str(error)), "status": _attribute(error, "status"),
+                             "body": _attribute(error, "body")}
+        sys.stdout.write(json.dumps({"call": name, "outcome": outcome, "classes": classes,
+                                     "error": error_details}) + "\n")
         sys.stdout.flush()
 
 

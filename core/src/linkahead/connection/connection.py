@@ -24,13 +24,15 @@ import time
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from linkahead_connection import __version__
 
 from .. import configuration, plugins
 from ..configuration import ConnectionConfig
-from ..credentials import PasswordCredentials
+from ..configuration import config_to_yaml as config_to_yaml  # upstream's module re-exports these two
+from ..configuration import get_config as get_config
+from ..credentials import AnonymousCredentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from ..exceptions import (
     ConfigurationError,
     HTTPResourceNotFoundError,
@@ -38,10 +40,18 @@ from ..exceptions import (
     ServerResponseError,
     error_for_status,
 )
+
+# The exception classes upstream's module imports, so that code importing them from here finds them.
+from ..exceptions import HTTPClientError as HTTPClientError
+from ..exceptions import HTTPForbiddenError as HTTPForbiddenError
+from ..exceptions import HTTPServerError as HTTPServerError
+from ..exceptions import HTTPURITooLongError as HTTPURITooLongError
+from ..exceptions import LinkAheadConnectionError as LinkAheadConnectionError
+from ..exceptions import LinkAheadException as LinkAheadException
 from ..options import CORE_OPTIONS, text
-from ..tokens import parse_token
+from ..tokens import cookie_value, parse_token
 from .session import AuthSession, repeated_401_message
-from .transport import RequestsTransport, Response, Transport
+from .transport import RequestsResponse, RequestsTransport, Response, Transport, _caller_stacklevel
 
 __all__ = [
     "configure_connection",
@@ -101,6 +111,25 @@ CaosDBServerConnection, CaosDBHTTPResponse = _upstream_interface()
 """Upstream's names for the transport interface, which its ``mockup`` module imports from here."""
 
 
+class _DefaultCaosDBServerConnection(RequestsTransport):
+    """The default transport under upstream's name: what ``implementation=None`` makes.
+
+    Upstream's callers name it (``implementation=_DefaultCaosDBServerConnection``,
+    ``isinstance(connection._delegate_connection, _DefaultCaosDBServerConnection)``); it is this
+    project's requests-based :class:`~linkahead.connection.transport.RequestsTransport`, with
+    upstream's ``_base_path``. Where upstream's files are installed it counts as a subclass of
+    upstream's abstract ``CaosDBServerConnection``.
+    """
+
+
+_WrappedHTTPResponse = RequestsResponse
+"""Upstream's name for the default transport's response class."""
+
+if CaosDBServerConnection is not Transport:  # upstream's abstract base classes: ours count as theirs
+    CaosDBServerConnection.register(_DefaultCaosDBServerConnection)
+    CaosDBHTTPResponse.register(RequestsResponse)
+
+
 class _Connection:
     """The connection singleton; get it with :func:`get_connection`.
 
@@ -138,7 +167,9 @@ class _Connection:
         Everything is checked before the old session is replaced, so a failed reconfiguration
         leaves the previous configuration working.
         """
-        implementation = kwargs.get("implementation")
+        # Made first, as upstream does: whether it is ours decides what url must be.
+        transport = _make_transport(kwargs.get("implementation"))
+        custom = not isinstance(transport, RequestsTransport)
         settings = configuration.collect(kwargs)
         installed = plugins.installed_methods()  # one scan of the metadata serves both uses
         method = plugins.load_method(settings.method, installed)
@@ -146,17 +177,20 @@ class _Connection:
         # method plain, "acme_sso_url" for a method named "acme-sso".
         prefixes = {name.replace("-", "_") + "_" for name in (*installed, *plugins.STANDARD_METHODS)}
         core_options = CORE_OPTIONS
-        if implementation is not None:
-            # A custom transport decides what url means (upstream's mock-up takes "unittests").
+        if custom:
+            # A custom transport decides what url means, and whether it needs one at all (upstream's
+            # mock-up takes "unittests", or nothing).
             core_options = tuple(
-                option._replace(parse=text) if option.name == "url" else option for option in CORE_OPTIONS
+                option._replace(parse=text, required=False) if option.name == "url" else option
+                for option in CORE_OPTIONS
             )
         config = configuration.validate(settings, [*core_options, *method.options()], method.name, prefixes)
+        if config.get("socket_proxy") is not None:
+            _warn_socket_proxy(config)
         if config.get("debug"):
             _enable_debug_logging()
         if logger.isEnabledFor(logging.DEBUG):  # debug = true, -v, or the application's own choice
             _include_plugin_logger(method.plugin)
-        transport = _make_transport(implementation)
         transport.configure(**dict(config))
         self.close()
         self._config = config
@@ -164,7 +198,7 @@ class _Connection:
         self._transport = transport
         self._auth = AuthSession(method, config, self._send)
         if logger.isEnabledFor(logging.DEBUG):  # the label reads distribution metadata
-            logger.debug("Configured connection to %s with password method %s.", config["url"], method.label)
+            logger.debug("Configured connection to %s with password method %s.", config.get("url"), method.label)
         return self
 
     @property
@@ -253,7 +287,7 @@ class _Connection:
         connection's own session is left as it is.
         """
         parts = urlsplit(link)
-        base = urlsplit(self.config["url"])
+        base = urlsplit(str(self.config.get("url") or ""))
         base_path = base.path if base.path.endswith("/") else base.path + "/"
         path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path.lstrip("/")
         if parts.query:
@@ -296,13 +330,30 @@ class _Connection:
         return _LegacyAuthenticator(self) if self._auth is not None else None
 
     def _login(self) -> None:
-        """Log in now: a fresh session for a password, the first one for other credentials."""
+        """Log in now (upstream's name): a fresh session for a password, new credentials otherwise.
+
+        As upstream's authenticators do, a method that cannot log in raises: ``unauthenticated``
+        (it has nothing to log in with) and ``auth_token`` (a token cannot be renewed by the
+        client). Other token or header methods are asked for fresh credentials (hook ``refresh``,
+        reason ``"requested"``).
+
+        :raises LoginFailedError: the server refused the login, or the method cannot log in.
+        """
         auth = self.auth
         state = auth.state
         if isinstance(state.credentials, PasswordCredentials) and state.error is None:
             auth.rejected(state)  # the same dance as after a 401: one new login, single flight
-        else:
-            auth.current()
+            return
+        state = auth.current()  # the first credentials (a password method has just logged in)
+        if isinstance(state.credentials, AnonymousCredentials):
+            raise LoginFailedError(
+                f"Cannot log in: the password method {self.method.label} keeps the connection "
+                "unauthenticated and has no credentials to log in with. To log in, configure a method "
+                "that does (password_method = plain, input, pass, keyring, ...) with a username, or give "
+                "an auth_token."
+            )
+        if isinstance(state.credentials, (TokenCredentials, HeaderCredentials)):
+            auth.refresh(required=True)
 
     def _logout(self) -> None:
         """Log out at the server and forget the session token; see :meth:`logout`."""
@@ -379,10 +430,22 @@ class _Connection:
         raise error_for_status(status, reason, response.read())
 
 
+def _warn_socket_proxy(config: ConnectionConfig) -> None:
+    import warnings
+
+    warnings.warn(
+        f"socket_proxy ({config.origin('socket_proxy')}) is deprecated and ignored, as by the linkahead "
+        "client; the connection goes without it. For a SOCKS proxy set https_proxy = socks5://host:port "
+        "(http_proxy for an http:// url) and remove socket_proxy.",
+        DeprecationWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
 def _make_transport(implementation: Any) -> Transport:
     """The transport ``implementation()`` makes (``None``: the default, requests-based one)."""
     if implementation is None:
-        return RequestsTransport()
+        return _DefaultCaosDBServerConnection()
     wanted = "a callable returning a transport object with configure(**config) and " \
              "request(method, path, headers, body), such as a CaosDBServerConnection subclass"
     if not callable(implementation):
@@ -459,7 +522,7 @@ class _ChunkReader:
 
 
 class _LegacyAuthenticator:
-    """What upstream code calls on ``connection._authenticator``: ``login()`` and ``logout()``."""
+    """What upstream code uses of ``connection._authenticator``: ``login()``, ``logout()``, ``auth_token``."""
 
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
@@ -469,6 +532,30 @@ class _LegacyAuthenticator:
 
     def logout(self) -> None:
         self._connection._logout()
+
+    @property
+    def auth_token(self) -> str | None:
+        """The session token the next request sends, as upstream's authenticators hold it (decoded).
+
+        ``None`` while there is none: before the first login, and always for ``unauthenticated``.
+        With ``auth_token`` it is the configured token until the server answers with a session.
+        Setting it makes the given token (raw or percent-encoded) the session from the next request
+        on; ``None`` makes the next request authenticate first.
+        """
+        connection = self._connection
+        token = connection.auth.state.token
+        if token is None and connection.auth.state.credentials is None and connection.method.name == "auth_token":
+            configured = connection.config.get("auth_token")
+            token = cookie_value(str(configured).strip()) if configured else None
+        return unquote(token) if token else None
+
+    @auth_token.setter
+    def auth_token(self, token: str | None) -> None:
+        if self._connection.method.name == "unauthenticated":
+            return  # never sends a token, as upstream's Unauthenticated authenticator
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"auth_token must be a str or None, not {type(token).__name__}")
+        self._connection.auth.use_token(token)
 
     def __repr__(self) -> str:
         return f"<authenticator of password method {self._connection.method.name!r}>"

@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..credentials import AnonymousCredentials, Credentials, HeaderCredentials, PasswordCredentials, TokenCredentials
 from ..exceptions import (
@@ -43,7 +43,7 @@ from ..session_store import (
     key_name,
     resolve,
 )
-from ..tokens import parse_token, session_times, session_token_from_set_cookie
+from ..tokens import cookie_value, parse_token, session_times, session_token_from_set_cookie
 from .transport import Response
 
 __all__ = ["SessionState", "AuthSession", "repeated_401_message"]
@@ -82,6 +82,7 @@ class SessionState(NamedTuple):
     error: LinkAheadException | None = None
     issued_ms: int | None = None  # the held token's issued-at (server clock), to keep the newest
     expires_at: float = INFINITY  # when the held session token ends (this machine's clock)
+    adopted: bool = False  # the token was set by the caller (auth_token = ...): never shared
 
     @property
     def ready(self) -> bool:
@@ -159,8 +160,12 @@ class AuthSession:
 
     # -- explicit actions -----------------------------------------------------------------------
 
-    def refresh(self) -> SessionState:
-        """Ask the plugin for fresh credentials now (reason ``"requested"``)."""
+    def refresh(self, required: bool = False) -> SessionState:
+        """Ask the plugin for fresh credentials now (reason ``"requested"``).
+
+        :param required: a plugin that has none (it answers ``None``) is a :class:`LoginFailedError`
+            saying so, instead of keeping the current credentials.
+        """
         with self._lock:
             state = self._state
             if state.credentials is None:
@@ -169,7 +174,10 @@ class AuthSession:
                 if fresh is None:
                     raise self._no_credentials()
             else:
-                fresh = self._method.refresh(self._config, state.credentials, "requested") or state.credentials
+                renewed = self._method.refresh(self._config, state.credentials, "requested")
+                if renewed is None and required:
+                    raise LoginFailedError(self._cannot_refresh_message(state.credentials, "requested"))
+                fresh = renewed or state.credentials
             self._state = self._shared_login(fresh, state.generation + 1)
             return self._state
 
@@ -218,6 +226,24 @@ class AuthSession:
             logger.debug("Logged out; the session token is forgotten.")
             return token is not None
 
+    def use_token(self, token: str | None) -> None:
+        """Make ``token`` the session from now on (upstream's ``_authenticator.auth_token = token``).
+
+        ``token`` is a token as upstream's authenticators hold it (decoded: raw JSON, or any text),
+        or already percent-encoded; it is sent percent-encoded, as upstream sends it.
+        The credentials stay: after a 401 the method recovers as it would from any refused session.
+        ``None`` forgets the session, so the next request authenticates first. A token set this way
+        stays in this process: neither it nor its renewals go to the session store.
+        """
+        with self._lock:
+            now = self._state
+            base = SessionState(generation=now.generation + 1, credentials=now.credentials,
+                                credentials_refresh_at=now.credentials_refresh_at, adopted=True)
+            if not token:
+                self._state = base._replace(refresh_at=0.0)
+            else:
+                self._state = self._with_token(base, _written_token(token))
+
     def shared_session(self) -> dict[str, Any]:
         """What the session store holds for this connection, for ``linkahead-auth status`` (never the token).
 
@@ -260,7 +286,8 @@ class AuthSession:
             # hears "rejected" again (not "expired") and the error says the same thing twice.
             rejected = rejected or isinstance(now.error, LoginFailedError)
             try:
-                if self._store is not None and self._shares(now):
+                # What comes next is a session of the method's own, also after a token the caller set.
+                if self._store is not None and self._shares(now._replace(adopted=False)):
                     state = self._next_shared_state(now, rejected, generation)
                 else:
                     state = self._next_state(now, rejected, generation)
@@ -273,7 +300,12 @@ class AuthSession:
     # -- the session store: the same dance across processes ---------------------------------------
 
     def _shares(self, state: SessionState) -> bool:
-        """Whether ``state``'s session is one the store may hold: from a password login, or adopted."""
+        """Whether ``state``'s session is one the store may hold: from a password login, or from the store.
+
+        A token the caller set (:meth:`use_token`) is not.
+        """
+        if state.adopted:
+            return False
         return state.credentials is None or isinstance(state.credentials, PasswordCredentials)
 
     def _next_shared_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
@@ -607,6 +639,19 @@ class AuthSession:
         )
 
     def _cannot_refresh_message(self, credentials: Credentials, reason: str) -> str:
+        if reason == "requested":  # _login(): a login was asked for
+            if isinstance(credentials, TokenCredentials):
+                return (
+                    f"Cannot log in again: the password method {self._method.label} only has the token it "
+                    "was given, and a client cannot renew a token. Get a new token (from the server's web "
+                    "interface or your administrator) and configure the connection with it: "
+                    "configure_connection(auth_token=...)."
+                )
+            return (
+                f"Cannot log in again: the password method {self._method.label} cannot obtain new "
+                "credentials on request. Provide new ones in its configuration and configure the "
+                "connection again."
+            )
         what = "were rejected by the server" if reason == "rejected" else "have expired"
         if isinstance(credentials, TokenCredentials):
             what = "was rejected by the server" if reason == "rejected" else "has expired"
@@ -673,6 +718,17 @@ def _safe_reason(reason: str, credentials: PasswordCredentials) -> str:
     if reveals(shown, credentials.password) or reveals(shown, quote_plus(credentials.password)):
         return "(reason phrase not shown: it repeats part of the request)"
     return shown
+
+
+def _written_token(token: str) -> str:
+    """The cookie value for a token given as upstream's ``auth_token`` holds it: percent-encoded.
+
+    A value that is percent-encoded already (it has ``%`` and only cookie characters, as the
+    server's cookie spells it) is kept, as :func:`~linkahead.tokens.cookie_value` keeps it.
+    """
+    if "%" in token and cookie_value(token) == token:
+        return token
+    return quote(token, safe="")
 
 
 def _clone(error: LinkAheadException) -> LinkAheadException:

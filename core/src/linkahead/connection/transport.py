@@ -273,6 +273,15 @@ class RequestsTransport:
         """The configured url, ending in ``/``; request paths are joined below it."""
         return self._base_url
 
+    @property
+    def _base_path(self) -> str | None:
+        """Upstream's name for :attr:`base_url` (``None`` before :meth:`configure`).
+
+        Upstream's data layer shows it when an answer is not what it expected (``Query.execute``:
+        "Server did not return the query ... URL: ...").
+        """
+        return self._base_url or None
+
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
                 body: bytes | str | None = None) -> RequestsResponse:
         """Send one request to ``<base url><path>``; no retries, no redirects.
