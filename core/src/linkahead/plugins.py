@@ -468,6 +468,8 @@ def _not_found(name: str, installed: list[str]) -> PasswordMethodNotFoundError:
     hint = ""
     if close and close[0] in installed:
         hint = f" Did you mean {close[0]!r}?"
+    elif close and close[0] == name:  # a standard method that is not installed
+        hint = f" It is one of the standard methods: pip install {distribution_for(name)}."
     elif close:
         hint = f" Did you mean {close[0]!r}? It is not installed: pip install {distribution_for(close[0])}."
     guess = distribution_for(name)
