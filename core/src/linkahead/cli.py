@@ -615,7 +615,7 @@ def cmd_login(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatt
     out.write(f"Logged in to {connection.config['url']} as {who['username']} (realm {who['realm']}, "
               f"roles: {roles}) with password method {_method_text(_method_info(connection.method))}.\n")
     shared = connection.auth.shared_session()
-    if shared["exists"] and shared["valid"]:
+    if shared["exists"] and shared["valid"] and shared.get("ours"):
         out.write(f"Your other processes use this session without logging in until {_when(shared['expires_at'])} "
                   f"(renewed while in use; session store {shared['store']}). End it with: {PROG} logout\n")
     else:

@@ -294,13 +294,15 @@ class _Connection:
         return _LegacyAuthenticator(self) if self._auth is not None else None
 
     def _login(self) -> None:
-        """Log in now: a fresh session for a password, the first one for other credentials."""
+        """Log in now: a fresh session for a password (checked by the server, never taken from the
+        session store), the first one for other credentials."""
         auth = self.auth
         state = auth.state
-        if isinstance(state.credentials, PasswordCredentials) and state.error is None:
-            auth.rejected(state)  # the same dance as after a 401: one new login, single flight
-        else:
+        if (state.credentials is None and self.method.name in ("auth_token", "unauthenticated")) or (
+                state.credentials is not None and not isinstance(state.credentials, PasswordCredentials)):
             auth.current()
+        else:
+            auth.login(state)  # threads calling this at once share one login
 
     def _logout(self) -> None:
         """Log out at the server and forget the session token; see :meth:`logout`."""

@@ -16,7 +16,9 @@ most once per refresh margin), so the stored session lives as long as some proce
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import threading
 import time
 import warnings
@@ -32,6 +34,7 @@ from ..exceptions import (
     LoginFailedError,
     error_for_status,
 )
+from ..options import CORE_OPTIONS
 from ..plugins import Method
 from ..redaction import reveals
 from ..session_store import (
@@ -40,8 +43,12 @@ from ..session_store import (
     SessionStore,
     SessionStoreRefused,
     StoredSession,
+    bind,
+    binding_matches,
     key_name,
+    normalized_url,
     resolve,
+    source_digest,
 )
 from ..tokens import parse_token, session_times, session_token_from_set_cookie
 from .transport import Response
@@ -63,6 +70,45 @@ T = TypeVar("T")
 # Methods whose credentials never lead to a password login: nothing of theirs is ever stored, so
 # they do not even look (or queue for the store's lock).
 _NEVER_SHARED = frozenset({"auth_token", "unauthenticated"})
+
+# Core options that say where the credentials come from; the other core options (url and username
+# are part of the key anyway) do not. Every option a plugin declares does, except its time-outs.
+_SOURCE_CORE = frozenset({"password", "password_identifier", "auth_token"})
+_CORE_NAMES = frozenset(option.name for option in CORE_OPTIONS)
+
+# A wait for the store's lock longer than this says at INFO who holds it.
+LOCK_WAIT_NOTICE = 2.0
+
+
+def credential_source(config: Any) -> tuple[str, bytes | None]:
+    """The credential source of ``config``: its public part (canonical JSON) and its secret part.
+
+    The public part holds the options that choose *where* credentials come from (a ``pass``
+    identifier, an ``exec`` command, a keyring service, any option a plugin declares except its
+    time-outs); it becomes part of the store's key. The secret part holds the values of secret
+    options (a ``password`` given to the process, ``exec_env``); a stored entry keeps only a keyed
+    digest of it, so a process with another password never matches.
+    """
+    declared = getattr(config, "options", None)
+    names = list(declared) if isinstance(declared, Mapping) else ["password"]
+    public: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for name in sorted(set(names)):
+        if (name in _CORE_NAMES and name not in _SOURCE_CORE) or name.endswith("_timeout"):
+            continue
+        value = config.get(name)
+        if value is None:
+            continue
+        option = declared.get(name) if isinstance(declared, Mapping) else None
+        if name in _SOURCE_CORE - {"password_identifier"} or (option is not None and option.secret):
+            secret[name] = value
+        else:
+            public[name] = value
+
+    def canonical(values: Mapping[str, Any]) -> str:
+        return json.dumps(values, sort_keys=True, default=str, ensure_ascii=True)
+
+    return (canonical(public) if public else ""), (canonical(secret).encode() if secret else None)
 
 
 def _margin(lifetime: float) -> float:
@@ -107,12 +153,20 @@ class AuthSession:
         self._store_key = ""
         self._published = -INFINITY  # the expiry of the session this process last stored
         self._found_dead: str | None = None  # the last stored token the server refused: not asked again
+        self._source = ""
+        self._secret: bytes | None = None
+        self._bindings: dict[str, str] = {}  # salt -> digest of our secret (PBKDF2 is not free)
+        self._salt = ""
+        self._session_id = ""  # the login whose entry this process renews (see StoredSession.session_id)
         if method.name not in _NEVER_SHARED:
             self._store, self._store_reason = resolve(str(config.get("session_cache") or "none"))
             if self._store is None:
                 logger.debug("No session store (%s): the session stays in this process.", self._store_reason)
             else:
-                self._store_key = key_name(str(config["url"]), config.get("username"), method.name)
+                public, self._secret = credential_source(config)
+                self._source = source_digest(public)
+                self._store_key = key_name(str(config["url"]), config.get("username"), method.name,
+                                           self._source)
 
     @property
     def state(self) -> SessionState:
@@ -173,20 +227,33 @@ class AuthSession:
             self._state = self._shared_login(fresh, state.generation + 1)
             return self._state
 
-    def login(self) -> SessionState:
+    def login(self, seen: SessionState | None = None) -> SessionState:
         """Log in now with the method's credentials, and store the session when a store is in use.
 
-        This is ``linkahead-auth login``: it always logs in (a stored session is replaced), so that
-        the session that later processes find is fresh and belongs to these credentials.
+        This is ``linkahead-auth login`` and ``_login()``: it always logs in -- the server checks
+        the credentials; a stored session is never taken instead, and the entry is replaced
+        whatever it holds -- so that the session that later processes find is fresh and belongs
+        to these credentials.
+
+        :param seen: the state the caller saw; when another thread logged in since (a newer
+            generation from a login), its result is shared instead of a second login.
         """
         with self._lock:
             state = self._state
+            if seen is not None and state.generation != seen.generation and state.error is None \
+                    and isinstance(state.credentials, PasswordCredentials) and state.token is not None:
+                return state
             credentials = state.credentials
             if credentials is None:
                 credentials = self._method.get_credentials(self._config)
                 if credentials is None:
                     raise self._no_credentials()
-            self._state = self._shared_login(credentials, state.generation + 1)
+            try:
+                self._state = self._shared_login(credentials, state.generation + 1)
+            except LinkAheadException as error:
+                self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
+                                           error=error)
+                raise
             return self._state
 
     def logout(self) -> bool:
@@ -201,11 +268,20 @@ class AuthSession:
             token = state.token
             if self._store is not None and self._shares(state):
                 entry = self._store_call(lambda store: store.read(self._store_key))
-                if token is None and entry is not None:
+                if token is None and entry is not None and self._serves(entry):
                     token = entry.token
-                if self._store_call(lambda store: store.remove(self._store_key)):
+
+                def remove(store: SessionStore) -> bool:
+                    # Under the store's lock (bounded): a renewal in flight finishes before the
+                    # entry goes, and renewals after it find no entry of their login to replace.
+                    with store.lock(self._store_key) as lock:
+                        lock.acquire(self._lock_wait())
+                        return store.remove(self._store_key)
+
+                if self._store_call(remove):
                     logger.debug("Removed the session from the session store %s.", self._store.directory)
                 self._published = -INFINITY
+                self._session_id = ""
             # refresh_at in the past: the next request authenticates again before it is sent.
             self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
                                        refresh_at=0.0)
@@ -223,7 +299,10 @@ class AuthSession:
 
         Keys: ``store`` (the folder, or ``None``), ``reason`` (why there is no store, or where it
         comes from), ``exists``, ``user``, ``realm``, ``expires_at`` (seconds since the epoch),
-        ``valid`` (not yet expired), ``refused`` (the message when the store is not private).
+        ``valid`` (not yet expired), ``refused`` (the message when the store is not private),
+        ``ours`` (the stored session is this connection's login or one it adopted). An entry another credential
+        source stored (another password, another command) is not reported: it is not this
+        configuration's session.
         """
         report: dict[str, Any] = {"store": None, "reason": self._store_reason, "exists": False, "user": None,
                                   "realm": None, "expires_at": None, "valid": False, "refused": None}
@@ -239,9 +318,9 @@ class AuthSession:
         except OSError as error:
             report["refused"] = f"the session store {store.directory} cannot be read ({error.strerror})"
             return report
-        if entry is not None:
+        if entry is not None and self._serves(entry):
             report.update(exists=True, user=entry.user, realm=entry.realm, expires_at=entry.expires_at,
-                          valid=time.time() < entry.expires_at)
+                          valid=time.time() < entry.expires_at, ours=bool(entry.session_id) and entry.session_id == self._session_id)
         return report
 
     # -- the recovery dance --------------------------------------------------------------------
@@ -281,13 +360,17 @@ class AuthSession:
         found = self._from_store(now, rejected, generation)
         if found is not None:
             return found
+        # The first credentials are asked for before the store's lock is taken: the lock is never
+        # held while a person types a password or a device-code prompt waits (the others would
+        # wait for a person); under it there is only the login request, bounded by timeout.
+        supplied = self._first_credentials() if now.credentials is None else None
         with contextlib.ExitStack() as stack:
             lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
             if lock is not None:
                 found = self._wait_for_login(lock, now, rejected, generation)
                 if found is not None:
                     return found
-            state = self._next_state(now, rejected, generation)
+            state = self._next_state(now, rejected, generation, supplied)
             if lock is not None and self._shares(state):
                 self._publish(state)
             return state
@@ -301,15 +384,24 @@ class AuthSession:
         it this process logs in by itself. A holder that died releases the lock with its last file
         descriptor, so it never blocks the others.
         """
-        deadline = time.monotonic() + self._lock_wait()
+        started = time.monotonic()
+        deadline = started + self._lock_wait()
+        notice = started + LOCK_WAIT_NOTICE
         pause = 0.002
         while not lock.try_acquire():
             found = self._from_store(now, rejected, generation)
             if found is not None:
                 return found
-            if time.monotonic() >= deadline:
-                logger.debug("Another process has been logging in for %.0f s; logging in without waiting "
-                             "for it.", self._lock_wait())
+            moment = time.monotonic()
+            if moment >= notice:
+                notice = INFINITY
+                logger.info("Waiting for the session store's lock of %s, held by %s while it logs in "
+                            "(at most %.0f s more; session store %s).", self._config.get("url"),
+                            lock.holder(), max(deadline - moment, 0.0),
+                            self._store.directory if self._store else "")
+            if moment >= deadline:
+                logger.info("%s has been logging in for %.0f s; logging in without waiting for it.",
+                            lock.holder().capitalize(), self._lock_wait())
                 return None
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
@@ -317,18 +409,21 @@ class AuthSession:
         return self._from_store(now, rejected, generation)
 
     def _lock_wait(self) -> float:
-        plugin = self._config.get("plugin_timeout") or 600.0
+        """How long to wait for the store's lock: the request deadline (connect plus read time-out).
+
+        The holder only sends its login under the lock (credentials are obtained before it), so a
+        live holder is done within that; a hung one costs the waiters no more than a request.
+        """
         timeout = self._config.get("timeout")
         request = sum(timeout) if isinstance(timeout, tuple) else (timeout or 600.0)
-        return float(plugin) + LOGIN_ATTEMPTS * float(request)
+        return float(request)
 
     def _from_store(self, now: SessionState, rejected: bool, generation: int) -> SessionState | None:
         """A state holding the stored session when it is newer than ours and not about to end."""
         entry = self._store_call(lambda store: store.read(self._store_key))
         if entry is None or entry.token == self._found_dead or not entry.newer_than(now.issued_ms, now.token):
             return None
-        username = self._config.get("username")
-        if username and entry.user is not None and entry.user != username:
+        if not self._serves(entry):
             return None
         times = session_times(entry.token)
         if times is None:
@@ -342,8 +437,30 @@ class AuthSession:
             self._found_dead = entry.token  # polled again while waiting for the lock: ask only once
             return None
         self._published = max(self._published, entry.expires_at)
+        self._session_id = entry.session_id
         logger.debug("Using the session from the session store (user %r, realm %r).", entry.user, entry.realm)
         return state
+
+    def _serves(self, entry: StoredSession) -> bool:
+        """Whether ``entry`` may serve this connection: only if this process could have obtained it.
+
+        The entry must record this url, user name, method and credential source, name the
+        configured user in its token, and -- when a secret (a password) was given to this process
+        -- have been obtained with the same secret (a keyed digest; a wrong password never matches).
+        """
+        username = str(self._config.get("username") or "")
+        problem = None
+        if entry.url != normalized_url(str(self._config["url"])) or entry.username != username \
+                or entry.method != self._method.name or entry.source != self._source:
+            problem = "it records another url, user name, method or credential source"
+        elif username and entry.user != username:
+            problem = "its token names another user"
+        elif not binding_matches(entry, self._secret, self._bindings):
+            problem = "it was obtained with other credentials (another password)"
+        if problem is not None:
+            logger.debug("Not using the stored session: %s.", problem)
+            return False
+        return True
 
     def _still_valid(self, token: str) -> bool:
         """Ask the server whether a stored token still works (``GET Info``).
@@ -363,7 +480,8 @@ class AuthSession:
         with contextlib.ExitStack() as stack:
             lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
             if lock is not None and not lock.acquire(self._lock_wait()):
-                logger.debug("Another process holds the session store's lock; logging in without it.")
+                logger.info("%s holds the session store's lock; logging in without it.",
+                            lock.holder().capitalize())
             state = self._establish(credentials, generation)
             self._publish(state)
             return state
@@ -380,12 +498,17 @@ class AuthSession:
         token = state.token
         if store is None or token is None or state.expires_at == INFINITY or not self._shares(state):
             return
-        entry = StoredSession.make(str(self._config["url"]), str(self._config.get("username") or ""),
-                                   self._method.name, token, state.expires_at)
+        if not renewal:
+            self._session_id = os.urandom(12).hex()  # a new login: renewals of older ones stop here
+        entry = StoredSession.make(normalized_url(str(self._config["url"])),
+                                   str(self._config.get("username") or ""), self._method.name, token,
+                                   state.expires_at, source=self._source, session_id=self._session_id,
+                                   **self._binding())
 
         def write(store: SessionStore) -> bool:
             if not renewal:
-                return store.write(self._store_key, entry)
+                # A fresh login replaces whatever is there (also an entry claiming a future issued-at).
+                return store.write(self._store_key, entry, force=True)
             with store.lock(self._store_key) as lock:
                 if not lock.try_acquire():
                     return False  # someone is logging in: their session supersedes this renewal
@@ -395,6 +518,15 @@ class AuthSession:
         # Also when nothing was written: the next attempt waits for the next margin's worth of renewal.
         self._published = max(self._published, state.expires_at)
         self._store_call(write)
+
+    def _binding(self) -> dict[str, str]:
+        """The salt and keyed digest of this process's secret for a new entry (empty: no secret)."""
+        if self._secret is None:
+            return {}
+        if not self._salt:
+            self._salt = os.urandom(16).hex()
+            self._bindings[self._salt] = bind(self._secret, self._salt)
+        return {"salt": self._salt, "binding": self._bindings[self._salt]}
 
     def _store_call(self, operation: Callable[[SessionStore], T]) -> T | None:
         """Run a store operation; a store that cannot be used is given up for this connection."""
@@ -421,13 +553,18 @@ class AuthSession:
 
             warnings.warn(reason, InsecureSessionStoreWarning, stacklevel=_caller_stacklevel())
 
-    def _next_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
+    def _first_credentials(self) -> Credentials:
+        credentials = self._method.get_credentials(self._config)
+        if credentials is None:
+            raise self._no_credentials()
+        logger.debug("Password method %s supplied %s.", self._method.label, credentials)
+        return credentials
+
+    def _next_state(self, now: SessionState, rejected: bool, generation: int,
+                    supplied: Credentials | None = None) -> SessionState:
         credentials = now.credentials
         if credentials is None:
-            credentials = self._method.get_credentials(self._config)
-            if credentials is None:
-                raise self._no_credentials()
-            logger.debug("Password method %s supplied %s.", self._method.label, credentials)
+            credentials = supplied if supplied is not None else self._first_credentials()
             state = self._establish(credentials, generation)
             if time.time() >= state.credentials_refresh_at:
                 # Born expired (an old token): ask once for better ones instead of a doomed request.
