@@ -320,7 +320,8 @@ class AuthSession:
             return report
         if entry is not None and self._serves(entry):
             report.update(exists=True, user=entry.user, realm=entry.realm, expires_at=entry.expires_at,
-                          valid=time.time() < entry.expires_at, ours=bool(entry.session_id) and entry.session_id == self._session_id)
+                          valid=time.time() < entry.expires_at,
+                          ours=bool(entry.session_id) and entry.session_id == self._session_id)
         return report
 
     # -- the recovery dance --------------------------------------------------------------------
