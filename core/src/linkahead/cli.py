@@ -172,10 +172,19 @@ def _searched_files() -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     if named:
         path = Path(named).expanduser()
-        entries.append({"path": str(path.absolute()), "exists": path.is_file(), "source": configuration.ENV_INI})
+        entries.append({"path": str(path.absolute()), "exists": _exists(path), "source": configuration.ENV_INI})
     for candidate in configuration.config_file_candidates():
-        entries.append({"path": str(candidate.absolute()), "exists": candidate.is_file(), "source": "search"})
+        entries.append({"path": str(candidate.absolute()), "exists": _exists(candidate), "source": "search"})
     return entries
+
+
+def _exists(path: Path) -> bool | None:
+    """Whether ``path`` is a file; ``None`` when a folder on the way cannot be searched (EACCES):
+    :func:`~linkahead.configuration.find_config_file` then reports it as a ConfigurationError."""
+    try:
+        return path.is_file()
+    except OSError:
+        return None
 
 
 def _config_file() -> dict[str, Any]:
