@@ -36,6 +36,7 @@ from ..exceptions import (
     error_for_status,
 )
 from ..options import CORE_OPTIONS, text
+from ..redaction import safe_reason
 from ..tokens import parse_token
 from ..version import __version__
 from .session import AuthSession, repeated_401_message
@@ -343,7 +344,7 @@ class _Connection:
             response = self._send(method, path, request_headers, body)
             auth.adopt(response, state, sent_at)
             if response.status != 401:
-                return self._check(response)
+                return self._check(response, _request_secrets(request_headers, state.credentials))
             response.read()  # free the connection for the retry
             if attempt == 2:
                 break
@@ -364,11 +365,13 @@ class _Connection:
             headers = {**self._default_headers, **headers}
         return transport.request(method=method, path=path, headers=headers, body=body)
 
-    def _check(self, response: Response) -> Response:
+    def _check(self, response: Response, secrets: tuple[str, ...] = ()) -> Response:
         status = response.status
         if status < 300:
             return response
-        reason = getattr(response, "reason", "") or ""  # upstream's mock-up responses have none
+        # Upstream's mock-up responses have no reason. Shown only when it repeats nothing of the
+        # request's secrets (a server echoing the Cookie header); like the body, never the secret.
+        reason = safe_reason(getattr(response, "reason", "") or "", secrets)
         if status < 400:
             response.read()
             raise ServerResponseError(
@@ -377,6 +380,17 @@ class _Connection:
                 status=status, reason=reason,
             )
         raise error_for_status(status, reason, response.read())
+
+
+def _request_secrets(headers: Mapping[str, str], credentials: Any) -> tuple[str, ...]:
+    """What a reason phrase must not repeat: the session token, credential headers, the password."""
+    secrets = [value for name, value in headers.items() if name.lower() in ("cookie", "authorization")]
+    secrets += [value.partition("=")[2] for value in secrets if "=" in value]
+    if isinstance(credentials, PasswordCredentials):
+        secrets.append(credentials.password)
+    elif credentials is not None and hasattr(credentials, "headers"):
+        secrets += [str(value) for value in credentials.headers.values()]
+    return tuple(secrets)
 
 
 def _make_transport(implementation: Any) -> Transport:

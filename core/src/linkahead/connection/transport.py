@@ -92,6 +92,14 @@ class Transport(Protocol):
                 body: bytes | str | None = None) -> Response: ...
 
 
+DEFAULT_MAX_DECOMPRESSED_SIZE = 1 << 30
+"""Option ``max_decompressed_size``: bytes a compressed answer may expand to (1 GiB)."""
+DEFAULT_MAX_COMPRESSION_RATIO = 100.0
+"""Option ``max_compression_ratio``: how many times larger than on the wire a compressed answer may get."""
+_RATIO_FLOOR = 1 << 20  # the ratio is checked once this much (1 MiB) has been decompressed
+_CHUNK = 1 << 16
+
+
 class InsecureConnectionWarning(UserWarning):
     """``ssl_insecure`` switched TLS certificate checks off for an ``https://`` url.
 
@@ -118,16 +126,19 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
 class _ErrorContext:
     """What an error message needs besides the url: the proxy in use, the secrets to hide, the deadline."""
 
-    __slots__ = ("deadline", "proxy", "secrets")
+    __slots__ = ("deadline", "max_ratio", "max_size", "proxy", "secrets")
 
     def __init__(self, proxy: str | None = None, secrets: tuple[str, ...] = (),
-                 deadline: Deadline | None = None) -> None:
+                 deadline: Deadline | None = None, max_size: float | None = DEFAULT_MAX_DECOMPRESSED_SIZE,
+                 max_ratio: float | None = DEFAULT_MAX_COMPRESSION_RATIO) -> None:
         self.proxy = proxy
         self.secrets = secrets
         self.deadline = deadline
+        self.max_size = max_size
+        self.max_ratio = max_ratio
 
     def for_request(self, deadline: Deadline | None) -> _ErrorContext:
-        return _ErrorContext(self.proxy, self.secrets, deadline)
+        return _ErrorContext(self.proxy, self.secrets, deadline, self.max_size, self.max_ratio)
 
 
 class _DeadlineAdapter(requests.adapters.HTTPAdapter):
@@ -159,7 +170,7 @@ def total_deadline(timeout: Any) -> float | None:
 class RequestsResponse:
     """A :class:`requests.Response` seen through the legacy ``http.client``-like interface."""
 
-    __slots__ = ("_consumed", "_context", "_response", "reason", "status")
+    __slots__ = ("_consumed", "_context", "_decoded", "_response", "reason", "status")
 
     def __init__(self, response: requests.Response, context: _ErrorContext | None = None) -> None:
         self._response = response
@@ -167,6 +178,7 @@ class RequestsResponse:
         self.status: int = response.status_code
         self.reason: str = response.reason or ""
         self._consumed = False
+        self._decoded = 0
         deadline = self._context.deadline
         if deadline is not None:
             raw = response.raw
@@ -187,26 +199,78 @@ class RequestsResponse:
         :raises LinkAheadConnectionError: the connection broke while reading.
         """
         try:
-            if size is None or size < 0:
-                if self._consumed:
-                    return b""
-                self._consumed = True
-                content: bytes = self._response.content
-                self._finish()
-                return content
-            data: bytes = self._response.raw.read(size)
-            if not data:
-                self._finish()
+            data = self._read(size)
+            deadline = self._context.deadline
+            if deadline is not None and deadline.fired:
+                # The watchdog shut the socket down: to a body delimited by the end of the stream
+                # (Connection: close, no Content-Length) that looks like its regular end.
+                raise TimeoutError("the request's deadline passed")
             return data
+        except _TooLarge as too_large:
+            failure = LinkAheadConnectionError(str(too_large))
+            self._response.close()
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             failure = _connection_error(error, self._response.url or "", self._context)
         # Raised outside the except block: no __context__ leads back to the request.
         self._finish()
         raise failure
 
+    def _read(self, size: int | None) -> bytes:
+        if size is None or size < 0:
+            if self._consumed:
+                return b""
+            self._consumed = True
+            if not self._compressed():
+                content: bytes = self._response.content
+                self._finish()
+                return content
+            chunks = []
+            while True:
+                chunk = self._decoded_read(_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            self._finish()
+            return b"".join(chunks)
+        data: bytes = self._decoded_read(size) if self._compressed() else self._response.raw.read(size)
+        if not data:
+            self._finish()
+        return data
+
     def getheader(self, name: str, default: str | None = None) -> str | None:
         value: str | None = self._response.headers.get(name, default)
         return value
+
+    def _compressed(self) -> bool:
+        encoding = (self._response.headers.get("Content-Encoding") or "").strip().lower()
+        return encoding not in ("", "identity")
+
+    def _decoded_read(self, size: int) -> bytes:
+        """Up to ``size`` decompressed bytes, within the bounds on the expansion.
+
+        urllib3 decompresses no more than it is asked for per call, so a bomb is stopped after
+        :data:`_CHUNK` bytes past a limit, not after it has filled the memory.
+        """
+        raw = self._response.raw
+        data: bytes = raw.read(size, decode_content=True)
+        self._decoded += len(data)
+        context = self._context
+        url = self._response.url or ""
+        if context.max_size is not None and self._decoded > context.max_size:
+            raise _TooLarge(
+                f"The answer from {url} expands to more than {context.max_size:.0f} bytes when decompressed "
+                f"(max_decompressed_size). Raise max_decompressed_size (or set it to null) if answers are "
+                "legitimately this large."
+            )
+        wire = max(int(raw.tell()), 1)
+        if context.max_ratio is not None and self._decoded > _RATIO_FLOOR and self._decoded > context.max_ratio * wire:
+            raise _TooLarge(
+                f"The answer from {url} expands more than {context.max_ratio:g} times when decompressed "
+                f"({wire} bytes became more than {self._decoded}; max_compression_ratio): a decompression bomb, "
+                "or unusually repetitive data. Raise max_compression_ratio (or set it to null) if that is "
+                "expected."
+            )
+        return data
 
     def getheaders(self) -> list[tuple[str, str]]:
         return list(self._response.headers.items())
@@ -218,6 +282,10 @@ class RequestsResponse:
     def _finish(self) -> None:
         if self._context.deadline is not None:
             WATCHDOG.finished(self._context.deadline)
+
+
+class _TooLarge(Exception):
+    """Internal: a compressed answer exceeded a bound (the message says which and how to raise it)."""
 
 
 class RequestsTransport:
@@ -250,7 +318,11 @@ class RequestsTransport:
         self._timeout = config.get("timeout")
         self._verify = verify
         self._proxies = proxies
-        self._context = _ErrorContext(proxies.get(parts.scheme.lower()), _proxy_secrets(proxies.values()))
+        self._context = _ErrorContext(
+            proxies.get(parts.scheme.lower()), _proxy_secrets(proxies.values()),
+            max_size=config.get("max_decompressed_size", DEFAULT_MAX_DECOMPRESSED_SIZE),
+            max_ratio=config.get("max_compression_ratio", DEFAULT_MAX_COMPRESSION_RATIO),
+        )
         session = requests.Session()
         session.trust_env = False
         session.cookies.set_policy(_RefuseAllCookies())
