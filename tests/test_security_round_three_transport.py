@@ -251,3 +251,21 @@ def test_a_backslash_in_a_proxy_password_is_refused_without_showing_it(
     main(["config"])
     out, err = capsys.readouterr()
     assert "first" not in out + err and "second" not in out + err
+
+
+def test_a_10_mb_path_is_not_repeated_in_request_time_messages(
+        raw_server: Callable[[Handler], RawServer]) -> None:
+    def refuse(connection: socket.socket, head: bytes) -> None:
+        connection.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    with pytest.raises(LinkAheadConnectionError) as info:
+        anonymous(f"http://127.0.0.1:{port}/").retrieve(["x" * 10_000_000])
+    assert len(str(info.value)) < 1000 and "(10000019 characters)" in str(info.value)
+    server = raw_server(refuse)
+    connection = _Connection().configure(url=server.url, password_method="unauthenticated", session_cache="none",
+                                         timeout=5)
+    with pytest.raises(linkahead.exceptions.LoginFailedError) as refused:
+        connection.retrieve(["y" * 10_000_000])
+    assert len(str(refused.value)) < 1500

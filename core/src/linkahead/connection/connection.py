@@ -36,7 +36,7 @@ from ..exceptions import (
     error_for_status,
 )
 from ..options import CORE_OPTIONS, text
-from ..redaction import safe_reason
+from ..redaction import quoted, safe_reason
 from ..tokens import parse_token
 from ..version import __version__
 from .session import AuthSession, repeated_401_message
@@ -352,7 +352,8 @@ class _Connection:
                 break  # a streamed body cannot be sent twice
             state = auth.rejected(state)
         raise LoginFailedError(
-            repeated_401_message(f"{method} {path}", self.method.label, state.credentials, state.token)
+            repeated_401_message(f"{method} {quoted(path)[1:-1]}", self.method.label, state.credentials,
+                                 state.token)
         )
 
     _retry_http_request = _http_request  # upstream's name for one request; the data layer may call it

@@ -255,7 +255,7 @@ class RequestsResponse:
         data: bytes = raw.read(size, decode_content=True)
         self._decoded += len(data)
         context = self._context
-        url = self._response.url or ""
+        url = _cut(self._response.url or "")
         if context.max_size is not None and self._decoded > context.max_size:
             raise _TooLarge(
                 f"The answer from {url} expands to more than {context.max_size:.0f} bytes when decompressed "
@@ -552,6 +552,7 @@ _BROKEN_ANSWER = (
 
 
 def _connection_error(error: BaseException, url: str, context: _ErrorContext) -> LinkAheadConnectionError:
+    url = _cut(url)  # a 10 MB path is not repeated in the message
     detail = _redact(_innermost_reason(error), context.secrets)
     via = f" through the proxy {redact_proxy_url(context.proxy)}" if context.proxy else ""
     deadline = context.deadline
