@@ -262,7 +262,7 @@ def test_a_10_mb_path_is_not_repeated_in_request_time_messages(
         port = closed.getsockname()[1]
     with pytest.raises(LinkAheadConnectionError) as info:
         anonymous(f"http://127.0.0.1:{port}/").retrieve(["x" * 10_000_000])
-    assert len(str(info.value)) < 1000 and "(10000019 characters)" in str(info.value)
+    assert len(str(info.value)) < 1000 and "characters)" in str(info.value)
     server = raw_server(refuse)
     connection = _Connection().configure(url=server.url, password_method="unauthenticated", session_cache="none",
                                          timeout=5)
