@@ -445,6 +445,37 @@ def _decode(data: bytes) -> StoredSession | None:
     return entry
 
 
+_MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def file_system_type(path: str) -> str | None:
+    """The type of the file system holding ``path`` (``tmpfs``, ``ext4``, ...); ``None`` where
+    it cannot be told (no ``/proc/self/mountinfo``: not Linux)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            lines = mounts.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        mount_point = fields[4].replace("\\040", " ")
+        fs_type = line.split(" - ", 1)[1].split()[0]
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fs_type
+    return kind
+
+
+def in_memory(path: str) -> bool | None:
+    """Whether ``path`` lies on a file system in memory (tmpfs, ramfs); ``None``: cannot tell."""
+    kind = file_system_type(path)
+    return None if kind is None else kind in _MEMORY_FILE_SYSTEMS
+
+
 def resolve(setting: str) -> tuple[SessionStore | None, str]:
     """The store for a ``session_cache`` value, or ``None`` with the reason (for one DEBUG line)."""
     if setting == "none":

@@ -111,6 +111,29 @@ def credential_source(config: Any) -> tuple[str, bytes | None]:
     return (canonical(public) if public else ""), (canonical(secret).encode() if secret else None)
 
 
+_warned_on_disk: set[str] = set()
+
+
+def _warn_if_on_disk(directory: str) -> None:
+    """Warn (once per folder and process) when the default store's runtime folder is not in memory."""
+    from ..session_store import file_system_type, in_memory
+
+    parent = os.path.dirname(directory)
+    if parent in _warned_on_disk or in_memory(parent) is not False:
+        return
+    _warned_on_disk.add(parent)
+    from .transport import _caller_stacklevel
+
+    warnings.warn(
+        f"The runtime folder {parent} ($XDG_RUNTIME_DIR) is not in memory (file system "
+        f"{file_system_type(parent)}): the session store's tokens written there reach a disk and may end "
+        "up in backups. Use a tmpfs folder (systemd's /run/user/<uid>), set session_cache to a folder in "
+        "memory, or session_cache = none.",
+        InsecureSessionStoreWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
 def _margin(lifetime: float) -> float:
     return min(MAX_MARGIN, max(lifetime, 0.0) / 10.0)
 
@@ -163,6 +186,8 @@ class AuthSession:
             if self._store is None:
                 logger.debug("No session store (%s): the session stays in this process.", self._store_reason)
             else:
+                if not self._store.explicit:
+                    _warn_if_on_disk(self._store.directory)
                 public, self._secret = credential_source(config)
                 self._source = source_digest(public)
                 self._store_key = key_name(str(config["url"]), config.get("username"), method.name,

@@ -114,7 +114,8 @@ class CleartextPasswordWarning(UserWarning):
 
     The password (or token) would cross the network unencrypted. Issued once per configuration.
     Loopback hosts (``127.0.0.0/8``, ``::1``, ``localhost``) and ``password_method =
-    unauthenticated`` do not warn.
+    unauthenticated`` do not warn. Names below ``.localhost`` (``db.localhost``) do: whether they
+    reach this machine is up to the system's resolver.
     """
 
 
@@ -460,7 +461,20 @@ def _warn_if_cleartext(config: Mapping[str, Any], parts: SplitResult) -> None:
     if parts.scheme.lower() != "http" or method in _NO_SECRET_METHODS:
         return
     host = parts.hostname or ""
-    if is_loopback_host(host):
+    name = host.rstrip(".").lower()
+    if is_loopback_host(host) and not name.endswith(".localhost"):
+        return
+    if name.endswith(".localhost"):
+        # RFC 6761 reserves *.localhost for loopback, but the system resolver decides: without
+        # systemd-resolved or nss-myhostname it asks /etc/hosts and DNS, which may answer anything.
+        warnings.warn(
+            f"url {_cut(f'{parts.scheme}://{parts.netloc}/')} is plain http to {_cut(host)}: the password or token "
+            f"of password_method {method!r} is sent in clear text, and whether a name below .localhost "
+            "reaches this machine is up to your system's resolver (/etc/hosts, DNS). Use http://localhost/, "
+            "http://127.0.0.1/ or an https:// url.",
+            CleartextPasswordWarning,
+            stacklevel=_caller_stacklevel(),
+        )
         return
     warnings.warn(
         f"url {_cut(f'{parts.scheme}://{parts.netloc}/')} is plain http to {_cut(host)}, which is not this "
