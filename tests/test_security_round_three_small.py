@@ -4,6 +4,7 @@ text, a runtime folder on disk)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -67,8 +68,6 @@ def test_a_module_shadowing_a_plugin_from_the_working_folder_is_not_labelled_gen
     (folder / "linkahead_auth_plain.py").write_text(textwrap.dedent(PLUGIN))
     result = subprocess.run([sys.executable, "-c", SHADOW, linkahead_server.url, linkahead_server.users["admin"]],
                             cwd=folder, capture_output=True, text=True, timeout=120, check=True)
-    import json
-
     report = json.loads(result.stdout)
     assert report["distribution"] is None
     assert "working folder" in report["label"] and "linkahead_auth_plain.py" in report["label"]
@@ -83,7 +82,7 @@ def test_a_module_shadowing_a_plugin_from_the_working_folder_is_not_labelled_gen
                                   "Proxy-Authorization", "Expect"])
 def test_the_exec_contract_refuses_hop_by_hop_and_framing_headers(name: str) -> None:
     contract = pytest.importorskip("linkahead_auth_exec.contract")
-    document = '{"version": 1, "headers": {"%s": "chunked"}}' % name
+    document = json.dumps({"version": 1, "headers": {name: "chunked"}})
     with pytest.raises(contract.ContractError, match="hop-by-hop or framing header"):
         contract.parse_output(document.encode())
 
@@ -91,7 +90,7 @@ def test_the_exec_contract_refuses_hop_by_hop_and_framing_headers(name: str) -> 
 def test_the_exec_contract_refuses_header_values_beyond_latin1() -> None:
     contract = pytest.importorskip("linkahead_auth_exec.contract")
     with pytest.raises(contract.ContractError, match="beyond Latin-1"):
-        contract.parse_output('{"version": 1, "headers": {"X-User": "\\u20ac"}}'.encode())
+        contract.parse_output(b'{"version": 1, "headers": {"X-User": "\\u20ac"}}')
     assert contract.parse_output(b'{"version": 1, "headers": {"X-User": "caf\\u00e9"}}') is not None
 
 
