@@ -269,7 +269,7 @@ def test_waiting_for_the_lock_is_bounded_by_the_request_deadline_and_says_who_ho
         assert lock.try_acquire()
         caplog.set_level(logging.INFO, logger="linkahead.connection")
         started = time.monotonic()
-        info(connect(linkahead_server, store, timeout=3))
+        info(connect(linkahead_server, store, timeout=1.5))  # request deadline: 1.5 + 1.5 s
         waited = time.monotonic() - started
     assert 2.0 <= waited < 5.0, waited
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]

@@ -435,14 +435,16 @@ class AuthSession:
         return self._from_store(now, rejected, generation)
 
     def _lock_wait(self) -> float:
-        """How long to wait for the store's lock: the request deadline (connect plus read time-out).
+        """How long to wait for the store's lock: the request deadline (connect plus read time-out;
+        with ``timeout = null``, 600 s).
 
         The holder only sends its login under the lock (credentials are obtained before it), so a
         live holder is done within that; a hung one costs the waiters no more than a request.
         """
-        timeout = self._config.get("timeout")
-        request = sum(timeout) if isinstance(timeout, tuple) else (timeout or 600.0)
-        return float(request)
+        from .transport import total_deadline
+
+        request = total_deadline(self._config.get("timeout"))
+        return 600.0 if request is None else request
 
     def _from_store(self, now: SessionState, rejected: bool, generation: int) -> SessionState | None:
         """A state holding the stored session when it is newer than ours and not about to end."""
