@@ -403,6 +403,13 @@ def _shadowing_file(entry_point: metadata.EntryPoint) -> str | None:
         home = os.path.dirname(home)
     if home not in folders:
         return None
+    dist = entry_point.dist
+    if dist is not None:
+        try:
+            if os.path.realpath(str(dist.locate_file(""))) == home:
+                return None  # installed right there (pip --target, a folder on sys.path): genuine
+        except (NotImplementedError, OSError, TypeError):
+            pass
     import importlib.machinery  # only for a module found in such a folder
 
     elsewhere = [entry for entry in sys.path if entry and os.path.realpath(entry) not in folders]

@@ -127,7 +127,7 @@ def reveals(text: str, secret: Any, piece: int = 4) -> bool:
         form in text for form in secret_forms(secret))
 
 
-REASON_LIMIT = 60
+REASON_LIMIT = 300
 """Reason phrases are shown at most this long."""
 
 

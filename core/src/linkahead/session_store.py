@@ -12,9 +12,12 @@ when the runtime directory exists -- a per-user tmpfs, mode 0700, emptied when t
 OS session ends -- and no store otherwise. ``none`` switches the store off; any other value is a
 directory to use.
 
-What: per key (server URL, user name, password method) one file ``<key>.session`` holding the
-token and its expiry (plus the key's parts, the realm and user the token names -- never a
-password), and ``<key>.lock``, the lock file. The directory must be the user's own with mode
+What: per key (server URL, user name, password method, and the credential source's public
+options such as a ``pass`` identifier or an ``exec`` command) one file ``<key>.session`` holding
+the token and its expiry (plus the key's parts, the realm and user the token names, the login's
+random id, and for a password given to the process a salted keyed digest of it -- never a
+password), and ``<key>.lock``, the lock file. An entry serves only a process that could have
+obtained it itself (see ``AuthSession._serves``). The directory must be the user's own with mode
 0700, the files 0600; both are checked on every read (with ``fstat`` on the opened file, so
 nothing can be swapped in between), and a wrong owner or mode is refused, as ssh refuses a
 readable key: :class:`InsecureSessionStoreWarning` says which and how to fix it, nothing is read,
