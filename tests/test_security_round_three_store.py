@@ -306,3 +306,37 @@ def test_the_lock_is_not_held_while_the_password_method_asks(linkahead_server: L
     worker.join(10)
     assert holds == [False]
     assert entries(store)
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_a_refused_login_asks_for_a_better_password_without_the_lock(
+        linkahead_server: LinkAheadTestServer, store: Path, explicit: bool) -> None:
+    """input's refresh after a wrong password prompts again: the store's lock must not be held then."""
+    holds: list[bool] = []
+
+    class Retyped:
+        from linkahead.hookspecs import hookimpl
+
+        @hookimpl
+        def get_credentials(self, config: object) -> object:
+            from linkahead import PasswordCredentials
+
+            return PasswordCredentials("admin", "mistyped-password")
+
+        @hookimpl
+        def refresh(self, config: object, credentials: object, reason: str) -> object:
+            from linkahead import PasswordCredentials
+
+            with SessionStore(str(store), explicit=True).lock(connection.auth._store_key) as probe:
+                holds.append(not probe.try_acquire())
+            return PasswordCredentials("admin", linkahead_server.users["admin"])
+
+    connection = _Connection().configure(url=linkahead_server.url, username="admin", password_method=Retyped(),
+                                         session_cache=str(store), timeout=5)
+    if explicit:
+        connection.auth.login()
+    else:
+        info(connection)
+    assert holds == [False]
+    assert linkahead_server.counters.failed_logins == 1 and linkahead_server.counters.logins == 1
+    assert entries(store)

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote_plus, urlencode
 
@@ -134,6 +134,15 @@ def _warn_if_on_disk(directory: str) -> None:
     )
 
 
+class _RejectedUnderLock(Exception):
+    """Internal: a login was refused while the store's lock was held; the plugin is asked for
+    better credentials only after the lock is released (it may prompt a person)."""
+
+    def __init__(self, credentials: PasswordCredentials) -> None:
+        super().__init__("login refused")
+        self.credentials = credentials
+
+
 def _margin(lifetime: float) -> float:
     return min(MAX_MARGIN, max(lifetime, 0.0) / 10.0)
 
@@ -181,6 +190,7 @@ class AuthSession:
         self._bindings: dict[str, str] = {}  # salt -> digest of our secret (PBKDF2 is not free)
         self._salt = ""
         self._session_id = ""  # the login whose entry this process renews (see StoredSession.session_id)
+        self._store_locked = False  # this thread holds the store's lock (under self._lock)
         if method.name not in _NEVER_SHARED:
             self._store, self._store_reason = resolve(str(config.get("session_cache") or "none"))
             if self._store is None:
@@ -390,17 +400,23 @@ class AuthSession:
         # held while a person types a password or a device-code prompt waits (the others would
         # wait for a person); under it there is only the login request, bounded by timeout.
         supplied = self._first_credentials() if now.credentials is None else None
-        with contextlib.ExitStack() as stack:
-            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
-            if lock is not None:
-                found = self._wait_for_login(lock, now, rejected, generation)
-                if found is not None:
-                    return found
-            state = self._next_state(now, rejected, generation, supplied)
-            if lock is not None and self._shares(state):
-                self._publish(state)
-            return state
-        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+        try:
+            with contextlib.ExitStack() as stack:
+                lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+                if lock is not None:
+                    found = self._wait_for_login(lock, now, rejected, generation)
+                    if found is not None:
+                        return found
+                stack.enter_context(self._holding_store_lock())
+                state = self._next_state(now, rejected, generation, supplied)
+                if lock is not None and self._shares(state):
+                    self._publish(state)
+                return state
+        except _RejectedUnderLock as refusal:
+            rejected_credentials = refusal.credentials
+        # The login was refused: the plugin may ask a person for a better password, so it is asked
+        # with the lock released, and the second login takes the lock again.
+        return self._shared_login(self._better_credentials(rejected_credentials), generation, may_refresh=False)
 
     def _wait_for_login(self, lock: LoginLock, now: SessionState, rejected: bool,
                         generation: int) -> SessionState | None:
@@ -501,19 +517,49 @@ class AuthSession:
         response.read()
         return response.status == 200
 
-    def _shared_login(self, credentials: Credentials, generation: int) -> SessionState:
-        """:meth:`_establish` under the store's lock, and store the session it makes."""
+    def _shared_login(self, credentials: Credentials, generation: int, may_refresh: bool = True) -> SessionState:
+        """:meth:`_establish` under the store's lock, and store the session it makes.
+
+        A refused login asks the plugin for better credentials with the lock released (the plugin
+        may prompt), then logs in once more under the lock.
+        """
         if self._store is None or not isinstance(credentials, PasswordCredentials):
-            return self._establish(credentials, generation)
-        with contextlib.ExitStack() as stack:
-            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
-            if lock is not None and not lock.acquire(self._lock_wait()):
-                logger.info("%s holds the session store's lock; logging in without it.",
-                            lock.holder().capitalize())
-            state = self._establish(credentials, generation)
-            self._publish(state)
-            return state
-        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+            return self._establish(credentials, generation, may_refresh)
+        try:
+            with contextlib.ExitStack() as stack:
+                lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+                if lock is not None and not lock.acquire(self._lock_wait()):
+                    logger.info("%s holds the session store's lock; logging in without it.",
+                                lock.holder().capitalize())
+                stack.enter_context(self._holding_store_lock())
+                state = self._establish(credentials, generation, may_refresh)
+                self._publish(state)
+                return state
+        except _RejectedUnderLock as refusal:
+            rejected_credentials = refusal.credentials
+        return self._shared_login(self._better_credentials(rejected_credentials), generation, may_refresh=False)
+
+    @contextlib.contextmanager
+    def _holding_store_lock(self) -> Iterator[None]:
+        """While the store's lock is held, a refused login does not ask the plugin (see :class:`_RejectedUnderLock`)."""
+        self._store_locked = True
+        try:
+            yield
+        finally:
+            self._store_locked = False
+
+    def _better_credentials(self, credentials: PasswordCredentials) -> Credentials:
+        """The plugin's answer to a refused login (reason ``"rejected"``), asked without the store's lock."""
+        fresh = self._method.refresh(self._config, credentials, "rejected")
+        if fresh is None:
+            raise self._rejected_login(credentials)
+        return fresh
+
+    def _rejected_login(self, credentials: PasswordCredentials) -> LoginFailedError:
+        return LoginFailedError(
+            f"The server rejected the login of user {credentials.username!r} "
+            f"(password_method {self._method.name!r}). Check the user name and the password."
+        )
 
     def _publish(self, state: SessionState, renewal: bool = False) -> None:
         """Store ``state``'s session.
@@ -637,12 +683,11 @@ class AuthSession:
             self._tell_login_result(credentials, accepted=token is not None)
             if token is not None:
                 return self._with_token(state, token or None, sent_at)
+            if may_refresh and self._store_locked:
+                raise _RejectedUnderLock(credentials)  # the caller asks the plugin without the lock
             fresh = self._method.refresh(self._config, credentials, "rejected") if may_refresh else None
             if fresh is None:
-                raise LoginFailedError(
-                    f"The server rejected the login of user {credentials.username!r} "
-                    f"(password_method {self._method.name!r}). Check the user name and the password."
-                )
+                raise self._rejected_login(credentials)
             return self._establish(fresh, generation, may_refresh=False)
         if isinstance(credentials, TokenCredentials):
             return self._with_token(state, credentials.token)
