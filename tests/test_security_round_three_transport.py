@@ -25,6 +25,7 @@ import pytest
 from linkahead.cli import main
 from linkahead.connection.connection import _Connection
 from linkahead.exceptions import ConfigurationError, HTTPClientError, LinkAheadConnectionError, LinkAheadTimeoutError
+from linkahead.testing import LinkAheadTestServer
 
 TOKEN = "SessionSecretToken0123456789abcdefABCDEF"
 
@@ -269,3 +270,11 @@ def test_a_10_mb_path_is_not_repeated_in_request_time_messages(
     with pytest.raises(linkahead.exceptions.LoginFailedError) as refused:
         connection.retrieve(["y" * 10_000_000])
     assert len(str(refused.value)) < 1500
+
+
+def test_a_10_mb_user_name_is_not_repeated_in_login_errors(linkahead_server: LinkAheadTestServer) -> None:
+    connection = _Connection().configure(url=linkahead_server.url, username="u" * 10_000_000, password="x",
+                                         session_cache="none", timeout=10)
+    with pytest.raises(linkahead.exceptions.LoginFailedError) as info:
+        connection.retrieve(["Info"])
+    assert len(str(info.value)) < 1000 and "(10000000 characters)" in str(info.value)

@@ -557,7 +557,7 @@ class AuthSession:
 
     def _rejected_login(self, credentials: PasswordCredentials) -> LoginFailedError:
         return LoginFailedError(
-            f"The server rejected the login of user {credentials.username!r} "
+            f"The server rejected the login of user {_user(credentials.username)} "
             f"(password_method {self._method.name!r}). Check the user name and the password."
         )
 
@@ -751,16 +751,16 @@ class AuthSession:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         response, _data = self._post_login(headers, body)
         if response.status == 401:
-            logger.debug("The server rejected the login of %r.", credentials.username)
+            logger.debug("The server rejected the login of %s.", _user(credentials.username))
             return None
         reason = _safe_reason(getattr(response, "reason", "") or "", credentials)  # mock-ups have none
         if response.status >= 500:  # the server's trouble, not the credentials'
             # The body is dropped too: it may echo the request, and errors keep their body.
             raise error_for_status(response.status, reason, b"",
-                                   f"The login of user {credentials.username!r}")
+                                   f"The login of user {_user(credentials.username)}")
         if response.status != 200:
             raise LoginFailedError(
-                f"The login of user {credentials.username!r} failed: the server answered "
+                f"The login of user {_user(credentials.username)} failed: the server answered "
                 f"{response.status} {reason}. Is url the LinkAhead server's base URL (not a proxy, a "
                 "redirect or a web page)? The answer is not shown: it may repeat the password."
             )
@@ -775,7 +775,8 @@ class AuthSession:
                     "The login was answered by a web page (Content-Type text/html), not by a LinkAhead "
                     "server. Is url the server's base URL (not a proxy's or a portal's page)?"
                 )
-            logger.debug("The server accepted the login of %r without a SessionToken cookie.", credentials.username)
+            logger.debug("The server accepted the login of %s without a SessionToken cookie.",
+                         _user(credentials.username))
             return ""
         token = session_token_from_set_cookie(set_cookie)
         if not token:
@@ -783,7 +784,7 @@ class AuthSession:
                 "The server accepted the login but sent no usable SessionToken cookie. "
                 "Is url pointing to a LinkAhead server (not a proxy or a web page)?"
             )
-        logger.debug("Logged in as %r.", credentials.username)
+        logger.debug("Logged in as %s.", _user(credentials.username))
         return token
 
     def _post_login(self, headers: Mapping[str, str], body: str) -> tuple[Response, bytes]:
@@ -866,6 +867,12 @@ def _issued_at(issued_ms: int, sent_at: float | None, received_at: float) -> flo
     if sent_at is not None and issued < sent_at:
         return sent_at
     return issued if sent_at is not None else received_at
+
+
+def _user(name: str) -> str:
+    """A user name for a message: ``repr``, cut after 80 characters (a 10 MB name is not repeated)."""
+    shown = repr(name)
+    return shown if len(shown) <= 82 else f"{shown[:80]}... ({len(name)} characters)"
 
 
 def _login_form(credentials: PasswordCredentials) -> str | None:
