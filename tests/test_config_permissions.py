@@ -33,7 +33,7 @@ def collect_warnings() -> list[warnings.WarningMessage]:
     return [w for w in caught if issubclass(w.category, InsecureConfigFileWarning)]
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o601, 0o660, 0o666, 0o700 | 0o004])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o601, 0o660, 0o664, 0o700 | 0o004])
 @pytest.mark.parametrize("key", ["password", "auth_token"])
 def test_readable_by_others_warns_with_the_fix(mode: int, key: str) -> None:
     path = write_ini(mode, f"[Connection]\nurl = http://localhost/\n{key} = {PASSWORD}\n")

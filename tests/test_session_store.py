@@ -58,7 +58,7 @@ def test_the_first_login_is_stored_privately_and_the_next_connection_uses_it(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     entry = json.loads(path.read_text())
     assert set(entry) == {"format", "url", "username", "method", "token", "expires_at", "issued_ms", "user",
-                          "realm"}
+                          "realm", "source", "salt", "binding", "session_id", "expires_in"}
     assert entry["user"] == "admin" and entry["realm"] == "PAM" and entry["method"] == "plain"
     assert linkahead_server.users["admin"] not in path.read_text()  # never a password
     second = connection(linkahead_server, store)
@@ -128,7 +128,7 @@ def test_an_expired_stored_session_is_not_used(store: Path) -> None:
     with LinkAheadTestServer(session_timeout=1.0) as server:
         info(connection(server, store))
         entry = json.loads(session_file(store).read_text())
-        entry["expires_at"] = time.time() - 1
+        entry["expires_at"], entry["expires_in"] = time.time() - 1, -1.0
         session_file(store).write_text(json.dumps(entry))
         info(connection(server, store))
         assert server.counters.logins == 2

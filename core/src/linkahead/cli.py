@@ -173,10 +173,19 @@ def _searched_files() -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     if named:
         path = Path(named).expanduser()
-        entries.append({"path": str(path.absolute()), "exists": path.is_file(), "source": configuration.ENV_INI})
+        entries.append({"path": str(path.absolute()), "exists": _exists(path), "source": configuration.ENV_INI})
     for candidate in configuration.config_file_candidates():
-        entries.append({"path": str(candidate.absolute()), "exists": candidate.is_file(), "source": "search"})
+        entries.append({"path": str(candidate.absolute()), "exists": _exists(candidate), "source": "search"})
     return entries
+
+
+def _exists(path: Path) -> bool | None:
+    """Whether ``path`` is a file; ``None`` when a folder on the way cannot be searched (EACCES):
+    :func:`~linkahead.configuration.find_config_file` then reports it as a ConfigurationError."""
+    try:
+        return path.is_file()
+    except OSError:
+        return None
 
 
 def _config_file() -> dict[str, Any]:
@@ -645,7 +654,7 @@ def cmd_login(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatt
     out.write(f"Logged in to {connection.config['url']} as {who['username']} (realm {who['realm']}, "
               f"roles: {roles}) with password method {_method_text(_method_info(connection.method))}.\n")
     shared = connection.auth.shared_session()
-    if shared["exists"] and shared["valid"]:
+    if shared["exists"] and shared["valid"] and shared.get("ours"):
         out.write(f"Your other processes use this session without logging in until {_when(shared['expires_at'])} "
                   f"(renewed while in use; session store {shared['store']}). End it with: {PROG} logout\n")
     else:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .config_trust import check_config_file
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
 from .redaction import quoted, redact
@@ -283,6 +284,7 @@ def _parse_file(path: Path) -> tuple[configparser.ConfigParser, str]:
     try:
         # utf-8-sig: editors on Windows start the file with a byte order mark.
         with open(path, encoding="utf-8-sig") as handle:
+            check_config_file(path, os.fstat(handle.fileno()))  # not someone else's (config_trust.py)
             text = handle.read()
         parser.read_string(text, source=str(path))
         return parser, text

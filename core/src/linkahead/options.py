@@ -179,6 +179,10 @@ def proxy_url(value: Any) -> str | None:
         return None
     value_text: str = text(value).strip()
     shown = quoted(value_text)
+    if "\\" in value_text:
+        # urllib3 reads a backslash as the end of the host part (as browsers do), so the text
+        # before it -- a piece of the password -- would show up as a "host" in its errors.
+        raise ValueError(f"{shown} contains a backslash; percent-encode it as %5C (also in the password)")
     parts = _split_url(value_text)
     if parts.scheme.lower() not in ("http", "socks4", "socks4a", "socks5", "socks5h"):
         if parts.scheme.lower() == "https":
@@ -331,6 +335,12 @@ CORE_OPTIONS: tuple[Option, ...] = (
            secret=True),
     Option("timeout", "Seconds to wait for the server: a number, a (connect, read) pair, or null for none. "
            "A whole request, answer included, may take connect + read.", timeout, default=210.0),
+    Option("max_decompressed_size",
+           "Bytes a compressed (gzip, deflate) answer may expand to; null: no limit. Bounds a "
+           "decompression bomb; uncompressed answers are not limited.", optional_number, default=float(1 << 30)),
+    Option("max_compression_ratio",
+           "How many times larger than on the wire a compressed answer may become (checked after its "
+           "first MiB); null: no limit.", optional_number, default=100.0),
     Option("ssl_insecure", "Do not check the server's TLS certificate (dangerous; prints a warning).", boolean,
            default=False),
     Option("cacert", "A PEM file of certificate authorities to trust for the server's certificate.", path),

@@ -145,10 +145,17 @@ class Method:
         self.plugin = plugin
         self.manager = manager
         self._entry_point = entry_point
+        self.shadowed_by: str | None = None
+        """The file of a module in the working folder that was imported in place of the
+        distribution's module (see :func:`load_method`); the method is then not labelled with the
+        distribution's name."""
 
     @property
     def distribution(self) -> str | None:
-        """The distribution that provides the plugin (``None`` for a plugin object)."""
+        """The distribution that provides the plugin (``None`` for a plugin object, or a module
+        from the working folder shadowing the distribution's)."""
+        if self.shadowed_by is not None:
+            return None
         return _dist_name(self._entry_point)
 
     @property
@@ -160,6 +167,9 @@ class Method:
     @property
     def label(self) -> str:
         """``'pass' (linkahead-auth-pass 0.1.0)`` -- how errors name the plugin."""
+        if self.shadowed_by is not None:
+            return (f"{self.name!r} (module {_short(self.shadowed_by, 120)} from the working folder, not the "
+                    f"distribution {_dist_name(self._entry_point)})")
         if self.distribution:
             version = f" {self.version}" if self.version else ""
             return f"{self.name!r} (distribution {self.distribution}{version})"
@@ -379,7 +389,42 @@ def load_method(method: object, installed: Mapping[str, metadata.EntryPoint] | N
         )
     if failure is not None:
         raise failure  # outside the except block: no __context__
-    return _register(name, plugin, entry_point)
+    loaded = _register(name, plugin, entry_point)
+    loaded.shadowed_by = _shadowing_file(entry_point)
+    return loaded
+
+
+def _shadowing_file(entry_point: metadata.EntryPoint) -> str | None:
+    """The file of the entry point's module when it came from the working folder (or the
+    script's folder, ``sys.path[0]``) instead of where the distribution installed it."""
+    top = entry_point.module.partition(".")[0]
+    module_file = getattr(sys.modules.get(top), "__file__", None)
+    if not module_file:
+        return None
+    loaded = os.path.realpath(str(module_file))
+    folders = {os.path.realpath(os.getcwd())}
+    if sys.path and sys.path[0]:
+        folders.add(os.path.realpath(sys.path[0]))
+    home = os.path.dirname(loaded)
+    if os.path.basename(loaded).startswith("__init__."):
+        home = os.path.dirname(home)
+    if home not in folders:
+        return None
+    dist = entry_point.dist
+    if dist is not None:
+        try:
+            if os.path.realpath(str(dist.locate_file(""))) == home:
+                return None  # installed right there (pip --target, a folder on sys.path): genuine
+        except (NotImplementedError, OSError, TypeError):
+            pass
+    import importlib.machinery  # only for a module found in such a folder
+
+    elsewhere = [entry for entry in sys.path if entry and os.path.realpath(entry) not in folders]
+    spec = importlib.machinery.PathFinder.find_spec(top, elsewhere)
+    origin = spec.origin if spec is not None else None
+    if origin and os.path.realpath(origin) == loaded:
+        return None
+    return loaded
 
 
 def _select(name: str, installed: Mapping[str, metadata.EntryPoint]) -> metadata.EntryPoint:
@@ -405,11 +450,19 @@ def _select(name: str, installed: Mapping[str, metadata.EntryPoint]) -> metadata
     if isinstance(installed, InstalledMethods) and installed.ambiguous(name):
         dists = [_dist_name(candidate) or "?" for candidate in installed.ambiguous(name)]
         choices = " or ".join(f"password_method = {dist}:{name}" for dist in dists)
+        genuine = distribution_for(name)
+        others = [dist for dist in dists if _normalized(dist) != _normalized(genuine)]
+        if name in STANDARD_METHODS and len(others) < len(dists):
+            # The standard method's own distribution is known: the hint names the other one(s).
+            advice = (f"The standard method {name!r} comes from {genuine}; the other is not it. Uninstall "
+                      f"it unless you installed it on purpose (pip uninstall "
+                      f"{' '.join(_pip_target(dist) for dist in others)})")
+        else:
+            advice = "Uninstall the one you do not trust (pip uninstall <distribution>)"
         raise ConfigurationError(
             f"The password method {name!r} is provided by {len(dists)} installed distributions: "
             f"{', '.join(dists)}. The connection does not guess which one gets your credentials. "
-            f"Uninstall the one you do not trust (pip uninstall {_pip_target(dists[-1])}), or choose: "
-            f"{choices}."
+            f"{advice}, or choose: {choices}."
         )
     return entry_point
 

@@ -125,3 +125,17 @@ def reveals(text: str, secret: Any, piece: int = 4) -> bool:
         return any(form in text for form in secret_forms(secret))
     return any(secret[i:i + piece] in text for i in range(len(secret) - piece + 1)) or any(
         form in text for form in secret_forms(secret))
+
+
+REASON_LIMIT = 300
+"""Reason phrases are shown at most this long."""
+
+
+def safe_reason(reason: Any, secrets: Iterable[str], piece: int = 12) -> str:
+    """A server's reason phrase for a message: one line, at most :data:`REASON_LIMIT` characters,
+    and not at all when it repeats ``piece`` characters of a secret of the request (a server or a
+    proxy that echoes the ``Cookie`` or ``Authorization`` header in its reason phrase)."""
+    shown = " ".join(str(reason or "").split())[:REASON_LIMIT]
+    if shown and any(reveals(shown, secret, piece) for secret in secrets if secret):
+        return "(reason phrase not shown: it repeats part of the request)"
+    return shown

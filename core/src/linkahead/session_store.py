@@ -12,9 +12,12 @@ when the runtime directory exists -- a per-user tmpfs, mode 0700, emptied when t
 OS session ends -- and no store otherwise. ``none`` switches the store off; any other value is a
 directory to use.
 
-What: per key (server URL, user name, password method) one file ``<key>.session`` holding the
-token and its expiry (plus the key's parts, the realm and user the token names -- never a
-password), and ``<key>.lock``, the lock file. The directory must be the user's own with mode
+What: per key (server URL, user name, password method, and the credential source's public
+options such as a ``pass`` identifier or an ``exec`` command) one file ``<key>.session`` holding
+the token and its expiry (plus the key's parts, the realm and user the token names, the login's
+random id, and for a password given to the process a salted keyed digest of it -- never a
+password), and ``<key>.lock``, the lock file. An entry serves only a process that could have
+obtained it itself (see ``AuthSession._serves``). The directory must be the user's own with mode
 0700, the files 0600; both are checked on every read (with ``fstat`` on the opened file, so
 nothing can be swapped in between), and a wrong owner or mode is refused, as ssh refuses a
 readable key: :class:`InsecureSessionStoreWarning` says which and how to fix it, nothing is read,
@@ -26,15 +29,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import hmac
 import json
 import logging
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from .tokens import parse_token
+from .tokens import is_cookie_value, parse_token
 
 __all__ = [
     "InsecureSessionStoreWarning",
@@ -51,8 +56,17 @@ AUTO = "auto"
 SUBDIRECTORY = "linkahead-sessions"
 """The store's folder below ``$XDG_RUNTIME_DIR``."""
 
-FORMAT = 1
+FORMAT = 2
+"""Entries of format 1 (without a credential binding) are ignored: their sessions are served to nobody."""
 _MAX_ENTRY = 65536  # a token is at most 16 KiB; anything larger is not ours
+
+BINDING_ITERATIONS = 50_000
+"""PBKDF2-HMAC-SHA256 rounds of the credential binding (about 10 ms): slows a guess at the password
+from a copied entry, costs a process using the store one computation per stored login."""
+
+# Neither opening nor reading an entry may wait: a FIFO or a device in its place would block
+# ``open`` (a FIFO without a writer) or ``read`` for ever.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class InsecureSessionStoreWarning(UserWarning):
@@ -76,6 +90,17 @@ class StoredSession(NamedTuple):
     """The token's own issued-at (the server's clock), to keep the newest token."""
     user: str | None
     realm: str | None
+    source: str = ""
+    """The digest of the credential source's public options (``pass`` identifier, ``exec`` command, ...)."""
+    salt: str = ""
+    binding: str = ""
+    """A keyed digest of the secret the session was obtained with (``""``: none was given to the process)."""
+    session_id: str = ""
+    """Random per login: renewals carry it on, so a renewal never brings back an entry that
+    ``logout`` removed or replaces another login's entry."""
+    expires_in: float | None = None
+    """Seconds the session had left when the entry was written; with the file's modification time
+    (the kernel's clock) it gives the expiry independent of the writer's clock."""
 
     def __repr__(self) -> str:
         return (f"StoredSession(url={self.url!r}, username={self.username!r}, method={self.method!r}, "
@@ -85,13 +110,17 @@ class StoredSession(NamedTuple):
         return self.__repr__()
 
     @classmethod
-    def make(cls, url: str, username: str, method: str, token: str, expires_at: float) -> StoredSession:
+    def make(cls, url: str, username: str, method: str, token: str, expires_at: float, source: str = "",
+             salt: str = "", binding: str = "", session_id: str = "") -> StoredSession:
         """An entry for ``token``; the user, realm and issued-at are read from the token when it has them."""
+        expires_in = expires_at - time.time()
         try:
             info = parse_token(token)
         except ValueError:
-            return cls(url, username, method, token, expires_at, None, None, None)
-        return cls(url, username, method, token, expires_at, info.issued_at_ms, info.username, info.realm)
+            return cls(url, username, method, token, expires_at, None, None, None, source, salt, binding,
+                       session_id, expires_in)
+        return cls(url, username, method, token, expires_at, info.issued_at_ms, info.username, info.realm,
+                   source, salt, binding, session_id, expires_in)
 
     def newer_than(self, issued_ms: int | None, token: str | None) -> bool:
         """Whether this entry's token is newer than ``token`` (issued at ``issued_ms``)."""
@@ -104,10 +133,46 @@ class StoredSession(NamedTuple):
         return self.issued_ms > issued_ms
 
 
-def key_name(url: str, username: str | None, method: str) -> str:
-    """The file name stem for a key: a hash, so that names reveal nothing and need no quoting."""
-    text = "\n".join((url.rstrip("/") + "/", username or "", method))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+def normalized_url(url: str) -> str:
+    """``url`` as entries record it (one trailing slash)."""
+    return url.rstrip("/") + "/"
+
+
+def key_name(url: str, username: str | None, method: str, source: str = "") -> str:
+    """The file name stem for a key: a hash, so that names reveal nothing and need no quoting.
+
+    ``source`` is the digest of the credential source's public options (:func:`source_digest`):
+    two ``exec`` commands (or ``pass`` identifiers) without a ``username`` get two entries.
+    """
+    parts = (normalized_url(url), username or "", method) + ((source,) if source else ())
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def source_digest(public: str) -> str:
+    """The digest of the public part of a credential source (canonical JSON text)."""
+    return hashlib.sha256(public.encode("utf-8", "surrogatepass")).hexdigest()[:40] if public else ""
+
+
+def bind(secret: bytes, salt: str) -> str:
+    """The keyed digest binding an entry to ``secret``: PBKDF2-HMAC-SHA256 keyed with the secret."""
+    return hashlib.pbkdf2_hmac("sha256", secret, bytes.fromhex(salt), BINDING_ITERATIONS).hex()
+
+
+def binding_matches(entry: StoredSession, secret: bytes | None, cache: dict[str, str] | None = None) -> bool:
+    """Whether ``entry`` was obtained with ``secret`` (``None``: no secret was given to either)."""
+    if secret is None:
+        return not entry.binding
+    if not entry.binding or not entry.salt:
+        return False
+    try:
+        computed = cache.get(entry.salt) if cache is not None else None
+        if computed is None:
+            computed = bind(secret, entry.salt)
+            if cache is not None:
+                cache[entry.salt] = computed
+    except ValueError:
+        return False  # not a hex salt: not an entry of ours
+    return hmac.compare_digest(computed, entry.binding)
 
 
 class SessionStore:
@@ -133,7 +198,7 @@ class SessionStore:
             except FileExistsError:
                 pass  # a file or a dangling symlink in the way: the open below reports it
         try:
-            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | _NONBLOCK)
         except FileNotFoundError:
             if create:
                 raise
@@ -150,7 +215,10 @@ class SessionStore:
         if folder and not stat.S_ISDIR(info.st_mode):
             raise SessionStoreRefused(f"The session store {path} is not a folder.")
         if not folder and not stat.S_ISREG(info.st_mode):
-            raise SessionStoreRefused(f"The session store file {path} is not a regular file; remove it.")
+            kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                    or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
+            raise SessionStoreRefused(f"The session store file {path} is {kind}, not a regular file; it is "
+                                      f"ignored. Remove it: rm {path}")
         uid = os.geteuid()
         if info.st_uid != uid:
             raise SessionStoreRefused(
@@ -167,7 +235,17 @@ class SessionStore:
             )
 
     def _open_file(self, directory_fd: int, name: str, flags: int) -> int:
-        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory_fd)
+        path = os.path.join(self.directory, name)
+        symlink = False
+        try:
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | _NONBLOCK, 0o600, dir_fd=directory_fd)
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            symlink = True
+        if symlink:  # raised outside the except block: no OSError context
+            raise SessionStoreRefused(f"The session store file {path} is a symbolic link; it is ignored. "
+                                      f"Remove it: rm {path}")
         try:
             self._check(os.fstat(fd), os.path.join(self.directory, name), folder=False)
         except BaseException:
@@ -187,49 +265,49 @@ class SessionStore:
                 fd = self._open_file(directory_fd, key + ".session", os.O_RDONLY)
             except FileNotFoundError:
                 return None
-            except OSError as error:
-                if error.errno == errno.ELOOP:
-                    raise SessionStoreRefused(
-                        f"The session store file {os.path.join(self.directory, key + '.session')} is a "
-                        "symbolic link; it is ignored. Remove it.") from None
-                raise
             try:
-                data = os.read(fd, _MAX_ENTRY + 1)
+                return _read_entry(fd)
             finally:
                 os.close(fd)
         finally:
             os.close(directory_fd)
-        return _decode(data)
 
-    def write(self, key: str, entry: StoredSession, replace_only: bool = False) -> bool:
+    def write(self, key: str, entry: StoredSession, replace_only: bool = False, force: bool = False) -> bool:
         """Replace the entry for ``key`` atomically (rename), never with an older token.
 
-        :param replace_only: write only over an existing entry (a renewal must not bring back a
-            session that ``logout`` removed).
+        :param replace_only: a renewal: write only over an existing entry of the same login
+            (``session_id``), so that a renewal never brings back a session that ``logout``
+            removed, nor replaces a newer login's entry.
+        :param force: a fresh login: replace whatever is there (an entry whose issued-at lies in
+            the future, from a skewed server clock or a planted file, must not lock the key for good).
         :returns: whether the entry was written.
         """
         directory_fd = self._open_directory(create=not replace_only)
         if directory_fd is None:
             return False
         try:
-            current = self._read_at(directory_fd, key)
-            if current is None and replace_only:
+            current = None if force else self._read_at(directory_fd, key)
+            if replace_only and (current is None or not entry.session_id
+                                 or current.session_id != entry.session_id):
                 return False
             if current is not None and current.token != entry.token and current.issued_ms is not None \
                     and entry.issued_ms is not None and current.issued_ms > entry.issued_ms:
-                return False  # another process stored a newer token meanwhile: newest wins
+                return False  # another process stored a newer renewal meanwhile: newest wins
             data = json.dumps({"format": FORMAT, **entry._asdict()}).encode()
             temporary = f"{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=directory_fd)
             try:
-                os.fchmod(fd, 0o600)  # whatever the umask
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            try:
+                try:
+                    os.fchmod(fd, 0o600)  # whatever the umask
+                    view = memoryview(data)
+                    while view:  # a short write (a nearly full disk) is continued, or fails below
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
                 os.replace(temporary, key + ".session", src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
             except BaseException:
+                # A full disk (ENOSPC), a file size limit (EFBIG), an interrupt: no temporary file stays.
                 with contextlib.suppress(OSError):
                     os.unlink(temporary, dir_fd=directory_fd)
                 raise
@@ -245,7 +323,7 @@ class SessionStore:
         except OSError:
             return None
         try:
-            return _decode(os.read(fd, _MAX_ENTRY + 1))
+            return _read_entry(fd)
         finally:
             os.close(fd)
 
@@ -280,7 +358,11 @@ class SessionStore:
 
 
 class LoginLock:
-    """An exclusive ``flock`` on the key's lock file, tried without blocking."""
+    """An exclusive ``flock`` on the key's lock file, tried without blocking.
+
+    The holder writes its process id and program name into the lock file, so that a process
+    waiting for long can say who holds it.
+    """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -297,7 +379,23 @@ class LoginLock:
         except BlockingIOError:
             return False
         self.held = True
+        with contextlib.suppress(OSError):
+            program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()} {program[:60]}".encode("utf-8", "replace"), 0)
         return True
+
+    def holder(self) -> str:
+        """Who holds the lock, as its holder wrote it (``process 1234 (my_script.py)``)."""
+        try:
+            text = os.pread(self._fd, 128, 0).decode("utf-8", "replace")
+        except OSError:
+            return "another process"
+        pid, _, program = text.partition(" ")
+        if not pid.isdigit():
+            return "another process"
+        shown = "".join(c for c in program if c.isprintable())[:60]
+        return f"process {pid} ({shown})" if shown else f"process {pid}"
 
     def acquire(self, timeout: float) -> bool:
         """Take the lock, waiting at most ``timeout`` seconds (polling: flock has no time-out)."""
@@ -311,6 +409,17 @@ class LoginLock:
         return True
 
 
+def _read_entry(fd: int) -> StoredSession | None:
+    data = os.read(fd, _MAX_ENTRY + 1)
+    entry = _decode(data)
+    if entry is None or entry.expires_in is None:
+        return entry
+    # The expiry the writer computed on its own clock is replaced by the time the kernel wrote the
+    # file plus what was left then: a writer with a skewed clock cannot end the session for the others.
+    written = os.fstat(fd).st_mtime
+    return entry._replace(expires_at=written + entry.expires_in)
+
+
 def _decode(data: bytes) -> StoredSession | None:
     if len(data) > _MAX_ENTRY:
         return None
@@ -318,18 +427,56 @@ def _decode(data: bytes) -> StoredSession | None:
         fields = json.loads(data)
         if not isinstance(fields, dict) or fields.get("format") != FORMAT:
             return None
+        expires_in = fields.get("expires_in")
         entry = StoredSession(
             url=str(fields["url"]), username=str(fields["username"]), method=str(fields["method"]),
             token=str(fields["token"]), expires_at=float(fields["expires_at"]),
             issued_ms=None if fields.get("issued_ms") is None else int(fields["issued_ms"]),
             user=None if fields.get("user") is None else str(fields["user"]),
             realm=None if fields.get("realm") is None else str(fields["realm"]),
+            source=str(fields.get("source") or ""), salt=str(fields.get("salt") or ""),
+            binding=str(fields.get("binding") or ""), session_id=str(fields.get("session_id") or ""),
+            expires_in=None if expires_in is None else float(expires_in),
         )
     except (ValueError, TypeError, KeyError, RecursionError):
         return None  # a half-written or foreign file: as if nothing were stored
-    if not entry.token or any(c in entry.token for c in "\r\n\0;, "):
+    if not entry.token or not is_cookie_value(entry.token):
+        # Only what a server's Set-Cookie could have set (cookie octets, bounded length): a token
+        # with other characters (non-Latin-1 text, a line break) is refused here, once, instead of
+        # failing every request that would send it.
         return None
     return entry
+
+
+_MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def file_system_type(path: str) -> str | None:
+    """The type of the file system holding ``path`` (``tmpfs``, ``ext4``, ...); ``None`` where
+    it cannot be told (no ``/proc/self/mountinfo``: not Linux)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            lines = mounts.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        mount_point = fields[4].replace("\\040", " ")
+        fs_type = line.split(" - ", 1)[1].split()[0]
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fs_type
+    return kind
+
+
+def in_memory(path: str) -> bool | None:
+    """Whether ``path`` lies on a file system in memory (tmpfs, ramfs); ``None``: cannot tell."""
+    kind = file_system_type(path)
+    return None if kind is None else kind in _MEMORY_FILE_SYSTEMS
 
 
 def resolve(setting: str) -> tuple[SessionStore | None, str]:

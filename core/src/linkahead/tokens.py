@@ -12,7 +12,8 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 __all__ = [
-    "TokenInfo", "parse_token", "session_times", "session_token_from_set_cookie", "cookie_value", "MAX_TOKEN_LENGTH",
+    "TokenInfo", "parse_token", "session_times", "session_token_from_set_cookie", "cookie_value", "is_cookie_value",
+    "MAX_TOKEN_LENGTH",
 ]
 
 MAX_TOKEN_LENGTH = 16384
@@ -111,6 +112,11 @@ def session_token_from_set_cookie(header: str | None) -> str | None:
     if len(value) > MAX_TOKEN_LENGTH or not _COOKIE_OCTETS.fullmatch(value):
         return None
     return value
+
+
+def is_cookie_value(value: str) -> bool:
+    """Whether ``value`` could be a ``SessionToken`` a server set: cookie characters only, not too long."""
+    return len(value) <= MAX_TOKEN_LENGTH and _COOKIE_OCTETS.fullmatch(value) is not None
 
 
 def cookie_value(token: str) -> str:

@@ -49,6 +49,7 @@ from ..exceptions import HTTPURITooLongError as HTTPURITooLongError
 from ..exceptions import LinkAheadConnectionError as LinkAheadConnectionError
 from ..exceptions import LinkAheadException as LinkAheadException
 from ..options import CORE_OPTIONS, text
+from ..redaction import quoted, safe_reason
 from ..tokens import cookie_value, parse_token
 from .session import AuthSession, repeated_401_message
 from .transport import RequestsResponse, RequestsTransport, Response, Transport, _caller_stacklevel
@@ -332,19 +333,21 @@ class _Connection:
     def _login(self) -> None:
         """Log in now (upstream's name): a fresh session for a password, new credentials otherwise.
 
-        As upstream's authenticators do, a method that cannot log in raises: ``unauthenticated``
-        (it has nothing to log in with) and ``auth_token`` (a token cannot be renewed by the
-        client). Other token or header methods are asked for fresh credentials (hook ``refresh``,
-        reason ``"requested"``).
+        A password is checked by the server, never taken from the session store (threads calling
+        this at once share one login). As upstream's authenticators do, a method that cannot log
+        in raises: ``unauthenticated`` (it has nothing to log in with) and ``auth_token`` (a token
+        cannot be renewed by the client). Other token or header methods are asked for fresh
+        credentials (hook ``refresh``, reason ``"requested"``) once they have some.
 
         :raises LoginFailedError: the server refused the login, or the method cannot log in.
         """
         auth = self.auth
         state = auth.state
-        if isinstance(state.credentials, PasswordCredentials) and state.error is None:
-            auth.rejected(state)  # the same dance as after a 401: one new login, single flight
+        if isinstance(state.credentials, PasswordCredentials) or (
+                state.credentials is None and self.method.name not in ("auth_token", "unauthenticated")):
+            auth.login(state)
             return
-        state = auth.current()  # the first credentials (a password method has just logged in)
+        state = auth.current()  # the first credentials of a token or anonymous method
         if isinstance(state.credentials, AnonymousCredentials):
             raise LoginFailedError(
                 f"Cannot log in: the password method {self.method.label} keeps the connection "
@@ -394,7 +397,7 @@ class _Connection:
             response = self._send(method, path, request_headers, body)
             auth.adopt(response, state, sent_at)
             if response.status != 401:
-                return self._check(response)
+                return self._check(response, _request_secrets(request_headers, state.credentials))
             response.read()  # free the connection for the retry
             if attempt == 2:
                 break
@@ -402,7 +405,8 @@ class _Connection:
                 break  # a streamed body cannot be sent twice
             state = auth.rejected(state)
         raise LoginFailedError(
-            repeated_401_message(f"{method} {path}", self.method.label, state.credentials, state.token)
+            repeated_401_message(f"{method} {quoted(path)[1:-1]}", self.method.label, state.credentials,
+                                 state.token)
         )
 
     _retry_http_request = _http_request  # upstream's name for one request; the data layer may call it
@@ -415,11 +419,13 @@ class _Connection:
             headers = {**self._default_headers, **headers}
         return transport.request(method=method, path=path, headers=headers, body=body)
 
-    def _check(self, response: Response) -> Response:
+    def _check(self, response: Response, secrets: tuple[str, ...] = ()) -> Response:
         status = response.status
         if status < 300:
             return response
-        reason = getattr(response, "reason", "") or ""  # upstream's mock-up responses have none
+        # Upstream's mock-up responses have no reason. Shown only when it repeats nothing of the
+        # request's secrets (a server echoing the Cookie header); like the body, never the secret.
+        reason = safe_reason(getattr(response, "reason", "") or "", secrets)
         if status < 400:
             response.read()
             raise ServerResponseError(
@@ -440,6 +446,17 @@ def _warn_socket_proxy(config: ConnectionConfig) -> None:
         DeprecationWarning,
         stacklevel=_caller_stacklevel(),
     )
+
+
+def _request_secrets(headers: Mapping[str, str], credentials: Any) -> tuple[str, ...]:
+    """What a reason phrase must not repeat: the session token, credential headers, the password."""
+    secrets = [value for name, value in headers.items() if name.lower() in ("cookie", "authorization")]
+    secrets += [value.partition("=")[2] for value in secrets if "=" in value]
+    if isinstance(credentials, PasswordCredentials):
+        secrets.append(credentials.password)
+    elif credentials is not None and hasattr(credentials, "headers"):
+        secrets += [str(value) for value in credentials.headers.values()]
+    return tuple(secrets)
 
 
 def _make_transport(implementation: Any) -> Transport:

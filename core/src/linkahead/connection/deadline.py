@@ -14,6 +14,7 @@ that another request is using by then.
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
 import os
 import socket
@@ -35,7 +36,7 @@ class Deadline:
     and expiring it never overlap.
     """
 
-    __slots__ = ("at", "seconds", "fired", "_connection", "_done")
+    __slots__ = ("at", "seconds", "fired", "_connection", "_socket", "_done")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -43,12 +44,22 @@ class Deadline:
         self.fired = False
         # Weak: an answer nobody reads must not keep its connection alive until the deadline.
         self._connection: weakref.ref[Any] | None = None
+        # The socket too: an answer with "Connection: close" takes the socket from its connection
+        # (http.client hands it to the response and sets connection.sock to None), and its body,
+        # delimited by the end of the stream, must still end at the deadline.
+        self._socket: weakref.ref[Any] | None = None
         self._done = False
 
     def attach(self, connection: Any) -> None:
         """The urllib3 connection this request uses (called in the request's thread)."""
         if not self._done:
             self._connection = weakref.ref(connection)
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                try:
+                    self._socket = weakref.ref(sock)
+                except TypeError:
+                    pass
 
     @property
     def done(self) -> bool:
@@ -60,6 +71,8 @@ class Deadline:
             return True
         connection = self._connection() if self._connection is not None else None
         sock = getattr(connection, "sock", None)
+        if sock is None and self._socket is not None:
+            sock = self._socket()  # handed to the response (Connection: close), or closed already
         if sock is None:
             # Not connected yet: try again shortly. Gone: nothing is left to stop.
             return connection is None and self._connection is not None
@@ -160,14 +173,63 @@ def set_current(deadline: Deadline | None) -> None:
     _local.deadline = deadline
 
 
+class _LineRecorder:
+    """Wraps a response's stream while its head is parsed, remembering the last line read."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.last = b"\n"
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._stream.readline(limit)
+        self.last = line
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class TruncatedHeadError(http.client.RemoteDisconnected):
+    """The answer ended inside its status line or headers."""
+
+
+class _CompleteHeadResponse(http.client.HTTPResponse):
+    """An ``http.client`` response that refuses a head cut short.
+
+    ``http.client`` takes ``HTTP/1.1 200`` followed by the end of the stream for a complete answer
+    with no headers and an empty body. A status line or header block that the end of the stream
+    cuts off is an error here, like any other answer that breaks off.
+    """
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        stream = self.fp
+        recorder = _LineRecorder(stream)
+        self.fp = recorder
+        try:
+            super().begin()
+        finally:
+            if self.fp is recorder:
+                self.fp = stream
+        if not recorder.last.endswith(b"\n"):
+            self.close()
+            raise TruncatedHeadError("the answer ended inside its status line or headers")
+
+
 class _TrackedConnection:
-    """Mixed into urllib3's connection classes: tells the current deadline which connection it is."""
+    """Mixed into urllib3's connection classes: tells the current deadline which connection it is,
+    and parses answers with :class:`_CompleteHeadResponse`."""
+
+    response_class = _CompleteHeadResponse
 
     def connect(self) -> None:
         deadline = current()
         if deadline is not None:
             deadline.attach(self)
         super().connect()  # type: ignore[misc]
+        if deadline is not None:
+            deadline.attach(self)  # now with its socket
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         deadline = current()

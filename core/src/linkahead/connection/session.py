@@ -16,11 +16,13 @@ most once per refresh margin), so the stored session lives as long as some proce
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -32,6 +34,7 @@ from ..exceptions import (
     LoginFailedError,
     error_for_status,
 )
+from ..options import CORE_OPTIONS
 from ..plugins import Method
 from ..redaction import reveals
 from ..session_store import (
@@ -40,8 +43,12 @@ from ..session_store import (
     SessionStore,
     SessionStoreRefused,
     StoredSession,
+    bind,
+    binding_matches,
     key_name,
+    normalized_url,
     resolve,
+    source_digest,
 )
 from ..tokens import cookie_value, parse_token, session_times, session_token_from_set_cookie
 from .transport import Response
@@ -63,6 +70,77 @@ T = TypeVar("T")
 # Methods whose credentials never lead to a password login: nothing of theirs is ever stored, so
 # they do not even look (or queue for the store's lock).
 _NEVER_SHARED = frozenset({"auth_token", "unauthenticated"})
+
+# Core options that say where the credentials come from; the other core options (url and username
+# are part of the key anyway) do not. Every option a plugin declares does, except its time-outs.
+_SOURCE_CORE = frozenset({"password", "password_identifier", "auth_token"})
+_CORE_NAMES = frozenset(option.name for option in CORE_OPTIONS)
+
+# A wait for the store's lock longer than this says at INFO who holds it.
+LOCK_WAIT_NOTICE = 2.0
+
+
+def credential_source(config: Any) -> tuple[str, bytes | None]:
+    """The credential source of ``config``: its public part (canonical JSON) and its secret part.
+
+    The public part holds the options that choose *where* credentials come from (a ``pass``
+    identifier, an ``exec`` command, a keyring service, any option a plugin declares except its
+    time-outs); it becomes part of the store's key. The secret part holds the values of secret
+    options (a ``password`` given to the process, ``exec_env``); a stored entry keeps only a keyed
+    digest of it, so a process with another password never matches.
+    """
+    declared = getattr(config, "options", None)
+    names = list(declared) if isinstance(declared, Mapping) else ["password"]
+    public: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for name in sorted(set(names)):
+        if (name in _CORE_NAMES and name not in _SOURCE_CORE) or name.endswith("_timeout"):
+            continue
+        value = config.get(name)
+        if value is None:
+            continue
+        option = declared.get(name) if isinstance(declared, Mapping) else None
+        if name in _SOURCE_CORE - {"password_identifier"} or (option is not None and option.secret):
+            secret[name] = value
+        else:
+            public[name] = value
+
+    def canonical(values: Mapping[str, Any]) -> str:
+        return json.dumps(values, sort_keys=True, default=str, ensure_ascii=True)
+
+    return (canonical(public) if public else ""), (canonical(secret).encode() if secret else None)
+
+
+_warned_on_disk: set[str] = set()
+
+
+def _warn_if_on_disk(directory: str) -> None:
+    """Warn (once per folder and process) when the default store's runtime folder is not in memory."""
+    from ..session_store import file_system_type, in_memory
+
+    parent = os.path.dirname(directory)
+    if parent in _warned_on_disk or in_memory(parent) is not False:
+        return
+    _warned_on_disk.add(parent)
+    from .transport import _caller_stacklevel
+
+    warnings.warn(
+        f"The runtime folder {parent} ($XDG_RUNTIME_DIR) is not in memory (file system "
+        f"{file_system_type(parent)}): the session store's tokens written there reach a disk and may end "
+        "up in backups. Use a tmpfs folder (systemd's /run/user/<uid>), set session_cache to a folder in "
+        "memory, or session_cache = none.",
+        InsecureSessionStoreWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+class _RejectedUnderLock(Exception):
+    """Internal: a login was refused while the store's lock was held; the plugin is asked for
+    better credentials only after the lock is released (it may prompt a person)."""
+
+    def __init__(self, credentials: PasswordCredentials) -> None:
+        super().__init__("login refused")
+        self.credentials = credentials
 
 
 def _margin(lifetime: float) -> float:
@@ -108,12 +186,23 @@ class AuthSession:
         self._store_key = ""
         self._published = -INFINITY  # the expiry of the session this process last stored
         self._found_dead: str | None = None  # the last stored token the server refused: not asked again
+        self._source = ""
+        self._secret: bytes | None = None
+        self._bindings: dict[str, str] = {}  # salt -> digest of our secret (PBKDF2 is not free)
+        self._salt = ""
+        self._session_id = ""  # the login whose entry this process renews (see StoredSession.session_id)
+        self._store_locked = False  # this thread holds the store's lock (under self._lock)
         if method.name not in _NEVER_SHARED:
             self._store, self._store_reason = resolve(str(config.get("session_cache") or "none"))
             if self._store is None:
                 logger.debug("No session store (%s): the session stays in this process.", self._store_reason)
             else:
-                self._store_key = key_name(str(config["url"]), config.get("username"), method.name)
+                if not self._store.explicit:
+                    _warn_if_on_disk(self._store.directory)
+                public, self._secret = credential_source(config)
+                self._source = source_digest(public)
+                self._store_key = key_name(str(config["url"]), config.get("username"), method.name,
+                                           self._source)
 
     @property
     def state(self) -> SessionState:
@@ -181,20 +270,33 @@ class AuthSession:
             self._state = self._shared_login(fresh, state.generation + 1)
             return self._state
 
-    def login(self) -> SessionState:
+    def login(self, seen: SessionState | None = None) -> SessionState:
         """Log in now with the method's credentials, and store the session when a store is in use.
 
-        This is ``linkahead-auth login``: it always logs in (a stored session is replaced), so that
-        the session that later processes find is fresh and belongs to these credentials.
+        This is ``linkahead-auth login`` and ``_login()``: it always logs in -- the server checks
+        the credentials; a stored session is never taken instead, and the entry is replaced
+        whatever it holds -- so that the session that later processes find is fresh and belongs
+        to these credentials.
+
+        :param seen: the state the caller saw; when another thread logged in since (a newer
+            generation from a login), its result is shared instead of a second login.
         """
         with self._lock:
             state = self._state
+            if seen is not None and state.generation != seen.generation and state.error is None \
+                    and isinstance(state.credentials, PasswordCredentials) and state.token is not None:
+                return state
             credentials = state.credentials
             if credentials is None:
                 credentials = self._method.get_credentials(self._config)
                 if credentials is None:
                     raise self._no_credentials()
-            self._state = self._shared_login(credentials, state.generation + 1)
+            try:
+                self._state = self._shared_login(credentials, state.generation + 1)
+            except LinkAheadException as error:
+                self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
+                                           error=error)
+                raise
             return self._state
 
     def logout(self) -> bool:
@@ -209,11 +311,20 @@ class AuthSession:
             token = state.token
             if self._store is not None and self._shares(state):
                 entry = self._store_call(lambda store: store.read(self._store_key))
-                if token is None and entry is not None:
+                if token is None and entry is not None and self._serves(entry):
                     token = entry.token
-                if self._store_call(lambda store: store.remove(self._store_key)):
+
+                def remove(store: SessionStore) -> bool:
+                    # Under the store's lock (bounded): a renewal in flight finishes before the
+                    # entry goes, and renewals after it find no entry of their login to replace.
+                    with store.lock(self._store_key) as lock:
+                        lock.acquire(self._lock_wait())
+                        return store.remove(self._store_key)
+
+                if self._store_call(remove):
                     logger.debug("Removed the session from the session store %s.", self._store.directory)
                 self._published = -INFINITY
+                self._session_id = ""
             # refresh_at in the past: the next request authenticates again before it is sent.
             self._state = SessionState(generation=state.generation + 1, credentials=state.credentials,
                                        refresh_at=0.0)
@@ -249,7 +360,10 @@ class AuthSession:
 
         Keys: ``store`` (the folder, or ``None``), ``reason`` (why there is no store, or where it
         comes from), ``exists``, ``user``, ``realm``, ``expires_at`` (seconds since the epoch),
-        ``valid`` (not yet expired), ``refused`` (the message when the store is not private).
+        ``valid`` (not yet expired), ``refused`` (the message when the store is not private),
+        ``ours`` (the stored session is this connection's login or one it adopted). An entry another credential
+        source stored (another password, another command) is not reported: it is not this
+        configuration's session.
         """
         report: dict[str, Any] = {"store": None, "reason": self._store_reason, "exists": False, "user": None,
                                   "realm": None, "expires_at": None, "valid": False, "refused": None}
@@ -265,9 +379,10 @@ class AuthSession:
         except OSError as error:
             report["refused"] = f"the session store {store.directory} cannot be read ({error.strerror})"
             return report
-        if entry is not None:
+        if entry is not None and self._serves(entry):
             report.update(exists=True, user=entry.user, realm=entry.realm, expires_at=entry.expires_at,
-                          valid=time.time() < entry.expires_at)
+                          valid=time.time() < entry.expires_at,
+                          ours=bool(entry.session_id) and entry.session_id == self._session_id)
         return report
 
     # -- the recovery dance --------------------------------------------------------------------
@@ -313,17 +428,27 @@ class AuthSession:
         found = self._from_store(now, rejected, generation)
         if found is not None:
             return found
-        with contextlib.ExitStack() as stack:
-            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
-            if lock is not None:
-                found = self._wait_for_login(lock, now, rejected, generation)
-                if found is not None:
-                    return found
-            state = self._next_state(now, rejected, generation)
-            if lock is not None and self._shares(state):
-                self._publish(state)
-            return state
-        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+        # The first credentials are asked for before the store's lock is taken: the lock is never
+        # held while a person types a password or a device-code prompt waits (the others would
+        # wait for a person); under it there is only the login request, bounded by timeout.
+        supplied = self._first_credentials() if now.credentials is None else None
+        try:
+            with contextlib.ExitStack() as stack:
+                lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+                if lock is not None:
+                    found = self._wait_for_login(lock, now, rejected, generation)
+                    if found is not None:
+                        return found
+                stack.enter_context(self._holding_store_lock())
+                state = self._next_state(now, rejected, generation, supplied)
+                if lock is not None and self._shares(state):
+                    self._publish(state)
+                return state
+        except _RejectedUnderLock as refusal:
+            rejected_credentials = refusal.credentials
+        # The login was refused: the plugin may ask a person for a better password, so it is asked
+        # with the lock released, and the second login takes the lock again.
+        return self._shared_login(self._better_credentials(rejected_credentials), generation, may_refresh=False)
 
     def _wait_for_login(self, lock: LoginLock, now: SessionState, rejected: bool,
                         generation: int) -> SessionState | None:
@@ -333,15 +458,24 @@ class AuthSession:
         it this process logs in by itself. A holder that died releases the lock with its last file
         descriptor, so it never blocks the others.
         """
-        deadline = time.monotonic() + self._lock_wait()
+        started = time.monotonic()
+        deadline = started + self._lock_wait()
+        notice = started + LOCK_WAIT_NOTICE
         pause = 0.002
         while not lock.try_acquire():
             found = self._from_store(now, rejected, generation)
             if found is not None:
                 return found
-            if time.monotonic() >= deadline:
-                logger.debug("Another process has been logging in for %.0f s; logging in without waiting "
-                             "for it.", self._lock_wait())
+            moment = time.monotonic()
+            if moment >= notice:
+                notice = INFINITY
+                logger.info("Waiting for the session store's lock of %s, held by %s while it logs in "
+                            "(at most %.0f s more; session store %s).", self._config.get("url"),
+                            lock.holder(), max(deadline - moment, 0.0),
+                            self._store.directory if self._store else "")
+            if moment >= deadline:
+                logger.info("%s has been logging in for %.0f s; logging in without waiting for it.",
+                            lock.holder().capitalize(), self._lock_wait())
                 return None
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
@@ -349,18 +483,23 @@ class AuthSession:
         return self._from_store(now, rejected, generation)
 
     def _lock_wait(self) -> float:
-        plugin = self._config.get("plugin_timeout") or 600.0
-        timeout = self._config.get("timeout")
-        request = sum(timeout) if isinstance(timeout, tuple) else (timeout or 600.0)
-        return float(plugin) + LOGIN_ATTEMPTS * float(request)
+        """How long to wait for the store's lock: the request deadline (connect plus read time-out;
+        with ``timeout = null``, 600 s).
+
+        The holder only sends its login under the lock (credentials are obtained before it), so a
+        live holder is done within that; a hung one costs the waiters no more than a request.
+        """
+        from .transport import total_deadline
+
+        request = total_deadline(self._config.get("timeout"))
+        return 600.0 if request is None else request
 
     def _from_store(self, now: SessionState, rejected: bool, generation: int) -> SessionState | None:
         """A state holding the stored session when it is newer than ours and not about to end."""
         entry = self._store_call(lambda store: store.read(self._store_key))
         if entry is None or entry.token == self._found_dead or not entry.newer_than(now.issued_ms, now.token):
             return None
-        username = self._config.get("username")
-        if username and entry.user is not None and entry.user != username:
+        if not self._serves(entry):
             return None
         times = session_times(entry.token)
         if times is None:
@@ -374,8 +513,30 @@ class AuthSession:
             self._found_dead = entry.token  # polled again while waiting for the lock: ask only once
             return None
         self._published = max(self._published, entry.expires_at)
+        self._session_id = entry.session_id
         logger.debug("Using the session from the session store (user %r, realm %r).", entry.user, entry.realm)
         return state
+
+    def _serves(self, entry: StoredSession) -> bool:
+        """Whether ``entry`` may serve this connection: only if this process could have obtained it.
+
+        The entry must record this url, user name, method and credential source, name the
+        configured user in its token, and -- when a secret (a password) was given to this process
+        -- have been obtained with the same secret (a keyed digest; a wrong password never matches).
+        """
+        username = str(self._config.get("username") or "")
+        problem = None
+        if entry.url != normalized_url(str(self._config["url"])) or entry.username != username \
+                or entry.method != self._method.name or entry.source != self._source:
+            problem = "it records another url, user name, method or credential source"
+        elif username and entry.user != username:
+            problem = "its token names another user"
+        elif not binding_matches(entry, self._secret, self._bindings):
+            problem = "it was obtained with other credentials (another password)"
+        if problem is not None:
+            logger.debug("Not using the stored session: %s.", problem)
+            return False
+        return True
 
     def _still_valid(self, token: str) -> bool:
         """Ask the server whether a stored token still works (``GET Info``).
@@ -388,18 +549,49 @@ class AuthSession:
         response.read()
         return response.status == 200
 
-    def _shared_login(self, credentials: Credentials, generation: int) -> SessionState:
-        """:meth:`_establish` under the store's lock, and store the session it makes."""
+    def _shared_login(self, credentials: Credentials, generation: int, may_refresh: bool = True) -> SessionState:
+        """:meth:`_establish` under the store's lock, and store the session it makes.
+
+        A refused login asks the plugin for better credentials with the lock released (the plugin
+        may prompt), then logs in once more under the lock.
+        """
         if self._store is None or not isinstance(credentials, PasswordCredentials):
-            return self._establish(credentials, generation)
-        with contextlib.ExitStack() as stack:
-            lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
-            if lock is not None and not lock.acquire(self._lock_wait()):
-                logger.debug("Another process holds the session store's lock; logging in without it.")
-            state = self._establish(credentials, generation)
-            self._publish(state)
-            return state
-        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+            return self._establish(credentials, generation, may_refresh)
+        try:
+            with contextlib.ExitStack() as stack:
+                lock = self._store_call(lambda store: stack.enter_context(store.lock(self._store_key)))
+                if lock is not None and not lock.acquire(self._lock_wait()):
+                    logger.info("%s holds the session store's lock; logging in without it.",
+                                lock.holder().capitalize())
+                stack.enter_context(self._holding_store_lock())
+                state = self._establish(credentials, generation, may_refresh)
+                self._publish(state)
+                return state
+        except _RejectedUnderLock as refusal:
+            rejected_credentials = refusal.credentials
+        return self._shared_login(self._better_credentials(rejected_credentials), generation, may_refresh=False)
+
+    @contextlib.contextmanager
+    def _holding_store_lock(self) -> Iterator[None]:
+        """While the store's lock is held, a refused login does not ask the plugin (see :class:`_RejectedUnderLock`)."""
+        self._store_locked = True
+        try:
+            yield
+        finally:
+            self._store_locked = False
+
+    def _better_credentials(self, credentials: PasswordCredentials) -> Credentials:
+        """The plugin's answer to a refused login (reason ``"rejected"``), asked without the store's lock."""
+        fresh = self._method.refresh(self._config, credentials, "rejected")
+        if fresh is None:
+            raise self._rejected_login(credentials)
+        return fresh
+
+    def _rejected_login(self, credentials: PasswordCredentials) -> LoginFailedError:
+        return LoginFailedError(
+            f"The server rejected the login of user {_user(credentials.username)} "
+            f"(password_method {self._method.name!r}). Check the user name and the password."
+        )
 
     def _publish(self, state: SessionState, renewal: bool = False) -> None:
         """Store ``state``'s session.
@@ -412,12 +604,17 @@ class AuthSession:
         token = state.token
         if store is None or token is None or state.expires_at == INFINITY or not self._shares(state):
             return
-        entry = StoredSession.make(str(self._config["url"]), str(self._config.get("username") or ""),
-                                   self._method.name, token, state.expires_at)
+        if not renewal:
+            self._session_id = os.urandom(12).hex()  # a new login: renewals of older ones stop here
+        entry = StoredSession.make(normalized_url(str(self._config["url"])),
+                                   str(self._config.get("username") or ""), self._method.name, token,
+                                   state.expires_at, source=self._source, session_id=self._session_id,
+                                   **self._binding())
 
         def write(store: SessionStore) -> bool:
             if not renewal:
-                return store.write(self._store_key, entry)
+                # A fresh login replaces whatever is there (also an entry claiming a future issued-at).
+                return store.write(self._store_key, entry, force=True)
             with store.lock(self._store_key) as lock:
                 if not lock.try_acquire():
                     return False  # someone is logging in: their session supersedes this renewal
@@ -427,6 +624,15 @@ class AuthSession:
         # Also when nothing was written: the next attempt waits for the next margin's worth of renewal.
         self._published = max(self._published, state.expires_at)
         self._store_call(write)
+
+    def _binding(self) -> dict[str, str]:
+        """The salt and keyed digest of this process's secret for a new entry (empty: no secret)."""
+        if self._secret is None:
+            return {}
+        if not self._salt:
+            self._salt = os.urandom(16).hex()
+            self._bindings[self._salt] = bind(self._secret, self._salt)
+        return {"salt": self._salt, "binding": self._bindings[self._salt]}
 
     def _store_call(self, operation: Callable[[SessionStore], T]) -> T | None:
         """Run a store operation; a store that cannot be used is given up for this connection."""
@@ -453,13 +659,18 @@ class AuthSession:
 
             warnings.warn(reason, InsecureSessionStoreWarning, stacklevel=_caller_stacklevel())
 
-    def _next_state(self, now: SessionState, rejected: bool, generation: int) -> SessionState:
+    def _first_credentials(self) -> Credentials:
+        credentials = self._method.get_credentials(self._config)
+        if credentials is None:
+            raise self._no_credentials()
+        logger.debug("Password method %s supplied %s.", self._method.label, credentials)
+        return credentials
+
+    def _next_state(self, now: SessionState, rejected: bool, generation: int,
+                    supplied: Credentials | None = None) -> SessionState:
         credentials = now.credentials
         if credentials is None:
-            credentials = self._method.get_credentials(self._config)
-            if credentials is None:
-                raise self._no_credentials()
-            logger.debug("Password method %s supplied %s.", self._method.label, credentials)
+            credentials = supplied if supplied is not None else self._first_credentials()
             state = self._establish(credentials, generation)
             if time.time() >= state.credentials_refresh_at:
                 # Born expired (an old token): ask once for better ones instead of a doomed request.
@@ -504,12 +715,11 @@ class AuthSession:
             self._tell_login_result(credentials, accepted=token is not None)
             if token is not None:
                 return self._with_token(state, token or None, sent_at)
+            if may_refresh and self._store_locked:
+                raise _RejectedUnderLock(credentials)  # the caller asks the plugin without the lock
             fresh = self._method.refresh(self._config, credentials, "rejected") if may_refresh else None
             if fresh is None:
-                raise LoginFailedError(
-                    f"The server rejected the login of user {credentials.username!r} "
-                    f"(password_method {self._method.name!r}). Check the user name and the password."
-                )
+                raise self._rejected_login(credentials)
             return self._establish(fresh, generation, may_refresh=False)
         if isinstance(credentials, TokenCredentials):
             return self._with_token(state, credentials.token)
@@ -573,16 +783,16 @@ class AuthSession:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         response, _data = self._post_login(headers, body)
         if response.status == 401:
-            logger.debug("The server rejected the login of %r.", credentials.username)
+            logger.debug("The server rejected the login of %s.", _user(credentials.username))
             return None
         reason = _safe_reason(getattr(response, "reason", "") or "", credentials)  # mock-ups have none
         if response.status >= 500:  # the server's trouble, not the credentials'
             # The body is dropped too: it may echo the request, and errors keep their body.
             raise error_for_status(response.status, reason, b"",
-                                   f"The login of user {credentials.username!r}")
+                                   f"The login of user {_user(credentials.username)}")
         if response.status != 200:
             raise LoginFailedError(
-                f"The login of user {credentials.username!r} failed: the server answered "
+                f"The login of user {_user(credentials.username)} failed: the server answered "
                 f"{response.status} {reason}. Is url the LinkAhead server's base URL (not a proxy, a "
                 "redirect or a web page)? The answer is not shown: it may repeat the password."
             )
@@ -597,7 +807,8 @@ class AuthSession:
                     "The login was answered by a web page (Content-Type text/html), not by a LinkAhead "
                     "server. Is url the server's base URL (not a proxy's or a portal's page)?"
                 )
-            logger.debug("The server accepted the login of %r without a SessionToken cookie.", credentials.username)
+            logger.debug("The server accepted the login of %s without a SessionToken cookie.",
+                         _user(credentials.username))
             return ""
         token = session_token_from_set_cookie(set_cookie)
         if not token:
@@ -605,7 +816,7 @@ class AuthSession:
                 "The server accepted the login but sent no usable SessionToken cookie. "
                 "Is url pointing to a LinkAhead server (not a proxy or a web page)?"
             )
-        logger.debug("Logged in as %r.", credentials.username)
+        logger.debug("Logged in as %s.", _user(credentials.username))
         return token
 
     def _post_login(self, headers: Mapping[str, str], body: str) -> tuple[Response, bytes]:
@@ -701,6 +912,12 @@ def _issued_at(issued_ms: int, sent_at: float | None, received_at: float) -> flo
     if sent_at is not None and issued < sent_at:
         return sent_at
     return issued if sent_at is not None else received_at
+
+
+def _user(name: str) -> str:
+    """A user name for a message: ``repr``, cut after 80 characters (a 10 MB name is not repeated)."""
+    shown = repr(name)
+    return shown if len(shown) <= 82 else f"{shown[:80]}... ({len(name)} characters)"
 
 
 def _login_form(credentials: PasswordCredentials) -> str | None:

@@ -97,6 +97,14 @@ class Transport(Protocol):
                 body: bytes | str | None = None) -> Response: ...
 
 
+DEFAULT_MAX_DECOMPRESSED_SIZE = 1 << 30
+"""Option ``max_decompressed_size``: bytes a compressed answer may expand to (1 GiB)."""
+DEFAULT_MAX_COMPRESSION_RATIO = 100.0
+"""Option ``max_compression_ratio``: how many times larger than on the wire a compressed answer may get."""
+_RATIO_FLOOR = 1 << 20  # the ratio is checked once this much (1 MiB) has been decompressed
+_CHUNK = 1 << 16
+
+
 class InsecureConnectionWarning(UserWarning):
     """``ssl_insecure`` switched TLS certificate checks off for an ``https://`` url.
 
@@ -111,7 +119,8 @@ class CleartextPasswordWarning(UserWarning):
 
     The password (or token) would cross the network unencrypted. Issued once per configuration.
     Loopback hosts (``127.0.0.0/8``, ``::1``, ``localhost``) and ``password_method =
-    unauthenticated`` do not warn.
+    unauthenticated`` do not warn. Names below ``.localhost`` (``db.localhost``) do: whether they
+    reach this machine is up to the system's resolver.
     """
 
 
@@ -123,16 +132,19 @@ class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
 class _ErrorContext:
     """What an error message needs besides the url: the proxy in use, the secrets to hide, the deadline."""
 
-    __slots__ = ("deadline", "proxy", "secrets")
+    __slots__ = ("deadline", "max_ratio", "max_size", "proxy", "secrets")
 
     def __init__(self, proxy: str | None = None, secrets: tuple[str, ...] = (),
-                 deadline: Deadline | None = None) -> None:
+                 deadline: Deadline | None = None, max_size: float | None = DEFAULT_MAX_DECOMPRESSED_SIZE,
+                 max_ratio: float | None = DEFAULT_MAX_COMPRESSION_RATIO) -> None:
         self.proxy = proxy
         self.secrets = secrets
         self.deadline = deadline
+        self.max_size = max_size
+        self.max_ratio = max_ratio
 
     def for_request(self, deadline: Deadline | None) -> _ErrorContext:
-        return _ErrorContext(self.proxy, self.secrets, deadline)
+        return _ErrorContext(self.proxy, self.secrets, deadline, self.max_size, self.max_ratio)
 
 
 class _DeadlineAdapter(requests.adapters.HTTPAdapter):
@@ -164,7 +176,7 @@ def total_deadline(timeout: Any) -> float | None:
 class RequestsResponse:
     """A :class:`requests.Response` seen through the legacy ``http.client``-like interface."""
 
-    __slots__ = ("_consumed", "_context", "_response", "reason", "status")
+    __slots__ = ("_consumed", "_context", "_decoded", "_response", "reason", "status")
 
     def __init__(self, response: requests.Response, context: _ErrorContext | None = None) -> None:
         self._response = response
@@ -172,6 +184,7 @@ class RequestsResponse:
         self.status: int = response.status_code
         self.reason: str = response.reason or ""
         self._consumed = False
+        self._decoded = 0
         deadline = self._context.deadline
         if deadline is not None:
             raw = response.raw
@@ -192,26 +205,78 @@ class RequestsResponse:
         :raises LinkAheadConnectionError: the connection broke while reading.
         """
         try:
-            if size is None or size < 0:
-                if self._consumed:
-                    return b""
-                self._consumed = True
-                content: bytes = self._response.content
-                self._finish()
-                return content
-            data: bytes = self._response.raw.read(size)
-            if not data:
-                self._finish()
+            data = self._read(size)
+            deadline = self._context.deadline
+            if deadline is not None and deadline.fired:
+                # The watchdog shut the socket down: to a body delimited by the end of the stream
+                # (Connection: close, no Content-Length) that looks like its regular end.
+                raise TimeoutError("the request's deadline passed")
             return data
+        except _TooLarge as too_large:
+            failure = LinkAheadConnectionError(str(too_large))
+            self._response.close()
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             failure = _connection_error(error, self._response.url or "", self._context)
         # Raised outside the except block: no __context__ leads back to the request.
         self._finish()
         raise failure
 
+    def _read(self, size: int | None) -> bytes:
+        if size is None or size < 0:
+            if self._consumed:
+                return b""
+            self._consumed = True
+            if not self._compressed():
+                content: bytes = self._response.content
+                self._finish()
+                return content
+            chunks = []
+            while True:
+                chunk = self._decoded_read(_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            self._finish()
+            return b"".join(chunks)
+        data: bytes = self._decoded_read(size) if self._compressed() else self._response.raw.read(size)
+        if not data:
+            self._finish()
+        return data
+
     def getheader(self, name: str, default: str | None = None) -> str | None:
         value: str | None = self._response.headers.get(name, default)
         return value
+
+    def _compressed(self) -> bool:
+        encoding = (self._response.headers.get("Content-Encoding") or "").strip().lower()
+        return encoding not in ("", "identity")
+
+    def _decoded_read(self, size: int) -> bytes:
+        """Up to ``size`` decompressed bytes, within the bounds on the expansion.
+
+        urllib3 decompresses no more than it is asked for per call, so a bomb is stopped after
+        :data:`_CHUNK` bytes past a limit, not after it has filled the memory.
+        """
+        raw = self._response.raw
+        data: bytes = raw.read(size, decode_content=True)
+        self._decoded += len(data)
+        context = self._context
+        url = _cut(self._response.url or "")
+        if context.max_size is not None and self._decoded > context.max_size:
+            raise _TooLarge(
+                f"The answer from {url} expands to more than {context.max_size:.0f} bytes when decompressed "
+                f"(max_decompressed_size). Raise max_decompressed_size (or set it to null) if answers are "
+                "legitimately this large."
+            )
+        wire = max(int(raw.tell()), 1)
+        if context.max_ratio is not None and self._decoded > _RATIO_FLOOR and self._decoded > context.max_ratio * wire:
+            raise _TooLarge(
+                f"The answer from {url} expands more than {context.max_ratio:g} times when decompressed "
+                f"({wire} bytes became more than {self._decoded}; max_compression_ratio): a decompression bomb, "
+                "or unusually repetitive data. Raise max_compression_ratio (or set it to null) if that is "
+                "expected."
+            )
+        return data
 
     def getheaders(self) -> list[tuple[str, str]]:
         return list(self._response.headers.items())
@@ -223,6 +288,10 @@ class RequestsResponse:
     def _finish(self) -> None:
         if self._context.deadline is not None:
             WATCHDOG.finished(self._context.deadline)
+
+
+class _TooLarge(Exception):
+    """Internal: a compressed answer exceeded a bound (the message says which and how to raise it)."""
 
 
 class RequestsTransport:
@@ -255,7 +324,11 @@ class RequestsTransport:
         self._timeout = config.get("timeout")
         self._verify = verify
         self._proxies = proxies
-        self._context = _ErrorContext(proxies.get(parts.scheme.lower()), _proxy_secrets(proxies.values()))
+        self._context = _ErrorContext(
+            proxies.get(parts.scheme.lower()), _proxy_secrets(proxies.values()),
+            max_size=config.get("max_decompressed_size", DEFAULT_MAX_DECOMPRESSED_SIZE),
+            max_ratio=config.get("max_compression_ratio", DEFAULT_MAX_COMPRESSION_RATIO),
+        )
         session = requests.Session()
         session.trust_env = False
         session.cookies.set_policy(_RefuseAllCookies())
@@ -402,7 +475,20 @@ def _warn_if_cleartext(config: Mapping[str, Any], parts: SplitResult) -> None:
     if parts.scheme.lower() != "http" or method in _NO_SECRET_METHODS:
         return
     host = parts.hostname or ""
-    if is_loopback_host(host):
+    name = host.rstrip(".").lower()
+    if is_loopback_host(host) and not name.endswith(".localhost"):
+        return
+    if name.endswith(".localhost"):
+        # RFC 6761 reserves *.localhost for loopback, but the system resolver decides: without
+        # systemd-resolved or nss-myhostname it asks /etc/hosts and DNS, which may answer anything.
+        warnings.warn(
+            f"url {_cut(f'{parts.scheme}://{parts.netloc}/')} is plain http to {_cut(host)}: the password or token "
+            f"of password_method {method!r} is sent in clear text, and whether a name below .localhost "
+            "reaches this machine is up to your system's resolver (/etc/hosts, DNS). Use http://localhost/, "
+            "http://127.0.0.1/ or an https:// url.",
+            CleartextPasswordWarning,
+            stacklevel=_caller_stacklevel(),
+        )
         return
     warnings.warn(
         f"url {_cut(f'{parts.scheme}://{parts.netloc}/')} is plain http to {_cut(host)}, which is not this "
@@ -494,6 +580,7 @@ _BROKEN_ANSWER = (
 
 
 def _connection_error(error: BaseException, url: str, context: _ErrorContext) -> LinkAheadConnectionError:
+    url = _cut(url)  # a 10 MB path is not repeated in the message
     detail = _redact(_innermost_reason(error), context.secrets)
     via = f" through the proxy {redact_proxy_url(context.proxy)}" if context.proxy else ""
     deadline = context.deadline

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import secrets
 import shutil
 import signal
 import ssl
@@ -31,7 +32,7 @@ from types import FrameType
 from typing import TextIO
 
 from ..exceptions import LinkAheadException
-from .server import DEFAULT_USERS, LinkAheadTestServer
+from .server import DEFAULT_MAX_BODY, DEFAULT_USERS, LinkAheadTestServer
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_TLS_PORT", "add_arguments", "build_parser", "main", "run", "user_argument"]
 
@@ -88,9 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=None,
                         help=f"the port (default {DEFAULT_PORT}, with --tls {DEFAULT_TLS_PORT}; 0: any free port)")
     parser.add_argument("--user", dest="users", metavar="NAME:PASSWORD", type=user_argument, action="append",
-                        help="a user and its password; repeat for more users (default: "
-                             + ", ".join(f"{name}:{password}" for name, password in DEFAULT_USERS.items())
-                             + "). A user named admin gets the role administration.")
+                        help="a user and its password; repeat for more users (default: admin with a new "
+                             "random password, printed at start). A user named admin gets the role "
+                             "administration.")
     parser.add_argument("--anonymous", action="store_true",
                         help="serve requests without a token as user anonymous instead of answering 401")
     parser.add_argument("--tls", action="store_true",
@@ -98,6 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whose certificate is written to a printed path (needs: pip install trustme)")
     parser.add_argument("--session-timeout", metavar="SECONDS", type=_positive_seconds, default=3600.0,
                         help="how long a session lives without requests (default 3600)")
+    parser.add_argument("--idle-timeout", metavar="SECONDS", type=_positive_seconds, default=60.0,
+                        help="close a connection that sends nothing for this long (default 60)")
+    parser.add_argument("--max-body", metavar="BYTES", type=int, default=DEFAULT_MAX_BODY,
+                        help=f"answer larger request bodies with 413 (default {DEFAULT_MAX_BODY})")
     parser.add_argument("--root-path", metavar="PATH", default="/",
                         help="serve below this path, e.g. /linkahead/ (default /)")
     parser.add_argument("--control", action="store_true",
@@ -151,11 +156,15 @@ def _tls_context(host: str, folder: Path) -> tuple[ssl.SSLContext, Path]:
 
 
 def _start(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> LinkAheadTestServer:
-    users = dict(args.users) if args.users else dict(DEFAULT_USERS)
+    # No well-known default password: a server reachable by others (--host) must not let them in
+    # with a password printed in every copy of this program.
+    users = dict(args.users) if args.users else {name: secrets.token_urlsafe(12) for name in DEFAULT_USERS}
     port = args.port if args.port is not None else (DEFAULT_TLS_PORT if args.tls else DEFAULT_PORT)
     try:
         server = LinkAheadTestServer(users, anonymous=args.anonymous, session_timeout=args.session_timeout,
-                                     root_path=args.root_path, ssl_context=ssl_context, host=args.host, port=port)
+                                     root_path=args.root_path, ssl_context=ssl_context, host=args.host, port=port,
+                                     max_body=getattr(args, "max_body", DEFAULT_MAX_BODY),
+                                     idle_timeout=getattr(args, "idle_timeout", 60.0))
     except OSError as error:
         why = error.strerror or type(error).__name__
         raise LinkAheadException(

@@ -43,6 +43,12 @@ from xml.sax.saxutils import quoteattr
 __all__ = ["LinkAheadTestServer", "Counters", "Route", "Fault", "FaultFunction", "LoggedRequest", "DEFAULT_USERS"]
 
 DEFAULT_USERS: Mapping[str, str] = {"admin": "admin-Pa55word"}
+DEFAULT_MAX_BODY = 64 << 20
+"""The largest request body the server reads (64 MiB); larger ones are answered 413."""
+
+
+class _BodyTooLarge(Exception):
+    """A request body beyond ``max_body``."""
 """The users of a server created without ``users=``: name to password."""
 
 Route = Callable[["RequestInfo"], "tuple[int, Mapping[str, str], bytes] | None"]
@@ -169,8 +175,13 @@ class LinkAheadTestServer:
     def __init__(self, users: Mapping[str, str] | None = None, *, anonymous: bool = False,
                  session_timeout: float = 3600.0, root_path: str = "/",
                  ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
-                 realm: str = "PAM", port: int = 0) -> None:
+                 realm: str = "PAM", port: int = 0, max_body: int | None = DEFAULT_MAX_BODY,
+                 idle_timeout: float | None = None) -> None:
         self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
+        self.max_body = max_body
+        """Request bodies larger than this (bytes) are answered 413 and the connection closed; None: no limit."""
+        self.idle_timeout = idle_timeout
+        """Seconds a connection may stay silent (between or inside requests) before it is closed; None: no limit."""
         self.roles: dict[str, list[str]] = {name: ["administration"] if name == "admin" else [] for name in self.users}
         self.anonymous = anonymous
         self.session_timeout = session_timeout
@@ -430,6 +441,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        idle = self.server.owner.idle_timeout
+        if idle is not None:
+            # A client that stays silent for longer (between requests, or in the middle of one)
+            # is disconnected: the read fails with a time-out and the handler ends.
+            self.connection.settimeout(idle)
         if isinstance(self.connection, ssl.SSLSocket):
             try:
                 self.connection.do_handshake()
@@ -473,6 +489,10 @@ class _Handler(BaseHTTPRequestHandler):
             body: bytes | None = self._read_body()
         except ValueError:
             body = None  # not chunked as announced; answered below, after the request is logged
+        except _BodyTooLarge:
+            self.close_connection = True
+            self._reply(413, _xml_error(f"The request body is larger than {owner.max_body} bytes."))
+            return
         owner.last_request_headers = dict(self.headers.items())
         logged: LoggedRequest | None = None
         if owner.request_log is not None:
@@ -539,10 +559,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, echo.encode(), headers)
 
     def _read_body(self) -> bytes:
+        limit = self.server.owner.max_body
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                total += size
+                if limit is not None and total > limit:
+                    raise _BodyTooLarge
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -550,6 +575,8 @@ class _Handler(BaseHTTPRequestHandler):
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        if limit is not None and length > limit:
+            raise _BodyTooLarge
         return self.rfile.read(length) if length else b""
 
     def _apply_fault(self, fault_function: FaultFunction, method: str, path: str, query: str, body: bytes) -> bool:

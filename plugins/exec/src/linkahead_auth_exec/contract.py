@@ -38,6 +38,20 @@ _RFC3339 = re.compile(
 # RFC 7230 token characters: what a header name may consist of.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _EXAMPLE = '{"version": 1, "token": "..."}'
+# Headers that decide how a request is framed or forwarded (RFC 9110 section 7.6.1, RFC 9112):
+# a command must not be able to change the request's length or turn the connection into something else.
+_FRAMING_HEADERS = frozenset({
+    "transfer-encoding", "te", "trailer", "connection", "keep-alive", "upgrade", "proxy-connection",
+    "proxy-authorization", "proxy-authenticate", "expect", "content-encoding",
+})
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ContractError(ValueError):
@@ -219,10 +233,19 @@ def _headers(value: Any) -> dict[str, str]:
                 f"the header {name!r} cannot be supplied: the connection sets it itself "
                 "(for LinkAhead's session cookie, return a \"token\" instead)"
             )
+        if name.lower() in _FRAMING_HEADERS:
+            raise ContractError(
+                f"the header {name!r} cannot be supplied: it is a hop-by-hop or framing header, which "
+                "decides how the request is delimited or forwarded, not who sends it; return only "
+                "authentication headers (such as Authorization or X-Forwarded-User)"
+            )
         if not isinstance(header, str) or not header:
             raise ContractError(f"the header {name!r} must have a non-empty string value, not {_describe(header)}")
         if any(c in header for c in "\r\n\0"):
             raise ContractError(f"the value of header {name!r} contains a line break or NUL character")
+        if not header.isascii() and not _latin1(header):
+            raise ContractError(f"the value of header {name!r} holds characters beyond Latin-1, which HTTP "
+                                "headers cannot carry; encode it (for example base64) on the command's side")
     return dict(value)
 
 
