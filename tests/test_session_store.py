@@ -17,6 +17,7 @@ from pathlib import Path
 
 import linkahead
 import pytest
+from linkahead import session_store
 from linkahead.connection.connection import _Connection
 from linkahead.exceptions import ConfigurationError
 from linkahead.session_store import InsecureSessionStoreWarning, SessionStore, StoredSession, key_name
@@ -246,10 +247,15 @@ def test_auto_uses_the_runtime_folder(linkahead_server: LinkAheadTestServer, tmp
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    for _ in range(2):
-        first = _Connection().configure(url=linkahead_server.url, username="admin",
-                                        password=linkahead_server.users["admin"])
-        info(first)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", session_store.InsecureSessionStoreWarning)
+        for _ in range(2):
+            first = _Connection().configure(url=linkahead_server.url, username="admin",
+                                            password=linkahead_server.users["admin"])
+            info(first)
+    # A runtime folder on disk (this test's is) is used, with a warning that says so.
+    on_disk = [w for w in caught if issubclass(w.category, session_store.InsecureSessionStoreWarning)]
+    assert bool(on_disk) == (session_store.in_memory(str(runtime)) is False), [str(w.message) for w in caught]
     assert first.config["session_cache"] == "auto"
     assert linkahead_server.counters.logins == 1
     assert len(list((runtime / "linkahead-sessions").glob("*.session"))) == 1
