@@ -47,6 +47,7 @@ __all__ = [
 
 SECTION = "Connection"
 ENV_INI = "PYLINKAHEADINI"
+ENV_SESSION_CACHE = "LINKAHEAD_SESSION_CACHE"
 DEFAULT = "default"
 ARGUMENT = "argument"
 
@@ -120,6 +121,8 @@ def _is_file(path: Path) -> bool:
 # process; configure_connection() takes its [Connection] section from that parser.
 
 _config_lock = threading.RLock()
+if hasattr(os, "register_at_fork"):  # a forked child never waits for a lock a parent's thread held
+    os.register_at_fork(after_in_child=lambda: globals().update(_config_lock=threading.RLock()))
 _pycaosdbconf: configparser.ConfigParser | None = None
 # The files read into the parser, each with the keys its [Connection] section set (for origins).
 _files_read: list[tuple[Path, frozenset[str]]] = []
@@ -365,6 +368,10 @@ def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
         if option.default is not None:
             settings.values[option.name] = option.default
             settings.origins[option.name] = DEFAULT
+    store = os.environ.get(ENV_SESSION_CACHE)
+    if store:  # the default's default: below the file and the arguments (CI, job scripts, test suites)
+        settings.values["session_cache"] = store
+        settings.origins["session_cache"] = f"environment {ENV_SESSION_CACHE}"
     if read_file:
         ini, ini_origins, settings.file = _connection_settings()
         settings.values.update(ini)

@@ -273,6 +273,17 @@ _running: dict[int, threading.Event] = {}
 _running_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # The hung calls' threads are not in the child, and a parent's thread may have held the lock.
+    global _running_lock
+    _running.clear()
+    _running_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _run_bounded(function: Callable[[], T], seconds: float, name: str, key: int | None = None) -> T:
     """``function()`` in a daemon thread; raises :class:`_TimedOut` when it takes longer than ``seconds``.
 
