@@ -83,7 +83,7 @@ def test_a_forked_child_does_not_wait_for_locks_a_parent_thread_held(configured:
     # At the fork the parent holds every lock a child's first request needs, as a thread in the
     # middle of configuring and logging in would. Without the fork handlers the child deadlocks.
     connection = linkahead.get_connection()
-    held = [connection.auth._lock, connection_module._configure_lock, configuration._config_lock,
+    held: list[Any] = [connection.auth._lock, connection_module._configure_lock, configuration._config_lock,
             plugins._running_lock]
     for lock in held:
         lock.acquire()
