@@ -637,7 +637,7 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
     method = connection.method
     store = connection.auth.shared_session()["store"]
     had_session = connection.auth.logout()
-    forgets = bool(method.manager.hook.forget.get_hookimpls())
+    forgets = method.implements("forget")
     method.forget(connection.config)
     url = connection.config["url"]
     if had_session:

@@ -32,14 +32,16 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import pluggy
+from types import FunctionType, ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import hookspecs
 from .credentials import CREDENTIAL_TYPES, Credentials
 from .exceptions import ConfigurationError, LinkAheadException, PasswordMethodNotFoundError, PluginError
 from .options import Option
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -137,14 +139,38 @@ def distribution_for(method: str) -> str:
 
 
 class Method:
-    """A loaded password method: its name, origin and a plugin manager holding only it."""
+    """A loaded password method: its name, origin and a plugin manager holding only it.
 
-    def __init__(self, name: str, plugin: object, manager: pluggy.PluginManager,
-                 entry_point: metadata.EntryPoint | None = None) -> None:
+    The pluggy plugin manager is made when a hook is called the first time (usually the first
+    login), not at configuration time: importing pluggy costs a fresh interpreter 6 ms. A plugin
+    module whose hook implementations are plain functions is checked at configuration time the
+    way pluggy checks it (known hook names, argument names within the specification's); anything
+    else -- plugin objects, wrappers, ``specname`` -- is registered with pluggy at once. Either
+    way a broken plugin is reported by :func:`load_method`, at configuration time.
+    """
+
+    def __init__(self, name: str, plugin: object, manager: pluggy.PluginManager | None,
+                 entry_point: metadata.EntryPoint | None = None,
+                 implementations: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.name = name
         self.plugin = plugin
-        self.manager = manager
+        self._manager = manager
         self._entry_point = entry_point
+        self._implementations = implementations
+
+    @property
+    def manager(self) -> pluggy.PluginManager:
+        """The pluggy plugin manager holding only this plugin (made on first use)."""
+        manager = self._manager
+        if manager is None:
+            manager = self._manager = _full_manager(self.name, self.plugin, self.distribution)
+        return manager
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether the plugin implements ``hook_name`` (without making the plugin manager)."""
+        if self._manager is None and self._implementations is not None:
+            return hook_name in self._implementations
+        return bool(getattr(self.manager.hook, hook_name).get_hookimpls())
 
     @property
     def distribution(self) -> str | None:
@@ -167,7 +193,14 @@ class Method:
 
     def options(self) -> tuple[Option, ...]:
         """The options the plugin declares (see :func:`~linkahead.hookspecs.declare_options`)."""
-        declared = self.call(lambda hook: hook.declare_options(), "declare_options")
+        if self._manager is None and self._implementations is not None:
+            # At configuration time: called directly, so that pluggy is imported only at the first
+            # real hook call. The answer is pluggy's: a list of the one implementation's result.
+            declare = self._implementations.get("declare_options")
+            declared = self.call(lambda _: [] if declare is None else [r for r in [declare()] if r is not None],
+                                 "declare_options", direct=True)
+        else:
+            declared = self.call(lambda hook: hook.declare_options(), "declare_options")
         result: list[Option] = []
         for group in declared or []:
             if not isinstance(group, Sequence) or not all(isinstance(o, Option) for o in group):
@@ -195,15 +228,18 @@ class Method:
         """Call the plugin's ``forget`` hook (within ``plugin_timeout``)."""
         self.call(lambda hook: hook.forget(config=config), "forget", _time_limit(config))
 
-    def call(self, invoke: Callable[[Any], T], hook_name: str, time_limit: float | None = None) -> T:
+    def call(self, invoke: Callable[[Any], T], hook_name: str, time_limit: float | None = None,
+             direct: bool = False) -> T:
         """Call a hook through ``invoke(manager.hook)``; errors other than ours become :class:`PluginError`.
 
         :param time_limit: seconds to wait for the hook (in a worker thread); ``None``: no limit.
+        :param direct: ``invoke`` calls the implementation itself and gets ``None``, not the hooks.
         """
         try:
+            hooks = None if direct else self.manager.hook
             if time_limit is None:
-                return invoke(self.manager.hook)
-            return _run_bounded(lambda: invoke(self.manager.hook), time_limit, f"linkahead-{self.name}-{hook_name}",
+                return invoke(hooks)
+            return _run_bounded(lambda: invoke(hooks), time_limit, f"linkahead-{self.name}-{hook_name}",
                                 key=id(self.plugin))
         except _TimedOut as timed_out:
             failure: LinkAheadException = PluginError(
@@ -340,9 +376,57 @@ def _where(error: BaseException) -> str:
 
 
 def _new_manager() -> pluggy.PluginManager:
+    import pluggy  # here, not at import time: see Method
+
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     return manager
+
+
+_SPEC_ATTRIBUTE = hookspecs.PROJECT_NAME + "_spec"
+_IMPL_ATTRIBUTE = hookspecs.PROJECT_NAME + "_impl"
+_VARIADIC = 0x04 | 0x08  # CO_VARARGS | CO_VARKEYWORDS
+
+
+def _spec_arguments() -> dict[str, frozenset[str]]:
+    """Hook name to the argument names its specification passes."""
+    specs = {}
+    for name in dir(hookspecs):
+        function = getattr(hookspecs, name)
+        if isinstance(function, FunctionType) and isinstance(getattr(function, _SPEC_ATTRIBUTE, None), dict):
+            code = function.__code__
+            specs[name] = frozenset(code.co_varnames[:code.co_argcount])
+    return specs
+
+
+def _simple_implementations(plugin: object) -> dict[str, Callable[..., Any]] | None:
+    """The hook implementations of a plugin module that pluggy would accept as they are, by name.
+
+    ``None`` when the plugin is anything else than a module of plain marked functions whose
+    required arguments the specification passes: pluggy then registers it at once and reports
+    what it finds (an unknown hook, a misspelt argument) in its own words.
+    """
+    if not isinstance(plugin, ModuleType):
+        return None
+    specs = _spec_arguments()
+    found: dict[str, Callable[..., Any]] = {}
+    for name, value in list(vars(plugin).items()):
+        options = getattr(value, _IMPL_ATTRIBUTE, None)
+        if options is None:
+            continue
+        if not isinstance(options, dict) or not isinstance(value, FunctionType) or name not in specs:
+            return None
+        if options.get("wrapper") or options.get("hookwrapper") or options.get("specname"):
+            return None
+        code = value.__code__
+        if code.co_kwonlyargcount or code.co_flags & _VARIADIC:
+            return None
+        positional = code.co_varnames[:code.co_argcount]
+        required = positional[:len(positional) - len(value.__defaults__ or ())]
+        if not set(required) <= specs[name]:
+            return None
+        found[name] = value
+    return found
 
 
 def load_method(method: object, installed: Mapping[str, metadata.EntryPoint] | None = None) -> Method:
@@ -437,8 +521,28 @@ def _dist_name(entry_point: metadata.EntryPoint | None) -> str | None:
 
 
 def _register(name: str, plugin: object, entry_point: metadata.EntryPoint | None) -> Method:
+    implementations = _simple_implementations(plugin)
+    if implementations is None:
+        manager = _full_manager(name, plugin, _dist_name(entry_point))
+        return Method(name=name, plugin=plugin, manager=manager, entry_point=entry_point)
+    if "get_credentials" not in implementations:
+        raise _no_get_credentials(name, _dist_name(entry_point))
+    return Method(name=name, plugin=plugin, manager=None, entry_point=entry_point, implementations=implementations)
+
+
+def _no_get_credentials(name: str, dist_name: str | None) -> PluginError:
+    origin = f" (distribution {dist_name})" if dist_name else ""
+    return PluginError(
+        f"The password method {name!r}{origin} does not implement the get_credentials hook; "
+        "decorate a get_credentials(config) function with @linkahead.hookimpl.",
+        plugin=name,
+        distribution=dist_name,
+    )
+
+
+def _full_manager(name: str, plugin: object, dist_name: str | None) -> pluggy.PluginManager:
+    """A pluggy plugin manager with ``plugin`` registered and checked; raises :class:`PluginError`."""
     manager = _new_manager()
-    dist_name = _dist_name(entry_point)
     origin = f" (distribution {dist_name})" if dist_name else ""
     failure: PluginError | None = None
     try:
@@ -454,13 +558,8 @@ def _register(name: str, plugin: object, entry_point: metadata.EntryPoint | None
     if failure is not None:
         raise failure  # outside the except block: no __context__
     if not manager.hook.get_credentials.get_hookimpls():
-        raise PluginError(
-            f"The password method {name!r}{origin} does not implement the get_credentials hook; "
-            "decorate a get_credentials(config) function with @linkahead.hookimpl.",
-            plugin=name,
-            distribution=dist_name,
-        )
-    return Method(name=name, plugin=plugin, manager=manager, entry_point=entry_point)
+        raise _no_get_credentials(name, dist_name)
+    return manager
 
 
 def _not_found(name: str, installed: list[str]) -> PasswordMethodNotFoundError:

@@ -609,7 +609,7 @@ class AuthSession:
 
     def _tell_login_result(self, credentials: PasswordCredentials, accepted: bool) -> None:
         """The ``login_result`` hook, for plugins that implement it."""
-        if not self._method.manager.hook.login_result.get_hookimpls():
+        if not self._method.implements("login_result"):
             return
         from ..plugins import _time_limit
 
