@@ -32,6 +32,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,19 +86,137 @@ class InstalledMethods(dict[str, metadata.EntryPoint]):
 
 
 def installed_methods() -> InstalledMethods:
-    """The password methods installed in this environment, by name (metadata only, nothing imported)."""
+    """The password methods installed in this environment, by name (metadata only, nothing imported).
+
+    The answer is cached per environment in ``${XDG_CACHE_HOME:-~/.cache}/linkahead/``, keyed by
+    the modification times of the ``sys.path`` folders scanned (installing or removing a
+    distribution changes its folder's), as stevedore does; see :func:`_cached_methods`.
+    """
+    paths = _distribution_paths()
+    fingerprint = _fingerprint(paths)
+    cached = _cached_methods(fingerprint)
+    if cached is not None:
+        return cached
+    found = _scan(paths)
+    _store_methods(fingerprint, found)
+    return found
+
+
+def _scan(paths: list[str]) -> InstalledMethods:
     found = InstalledMethods()
     # Same result as metadata.entry_points(group=...), a third of the cost: that parses the
     # entry points of every installed distribution, here only files that mention our group are
     # parsed. The first distribution on sys.path wins a name, as there; the others are kept in
     # ``providers``.
-    for dist in metadata.distributions(path=_distribution_paths()):
+    for dist in metadata.distributions(path=paths):
         text = dist.read_text("entry_points.txt")
         if not text or ENTRY_POINT_GROUP not in text:
             continue
         for entry_point in dist.entry_points.select(group=ENTRY_POINT_GROUP):
             found.add(entry_point)
     return found
+
+
+# -- the entry-point cache ------------------------------------------------------------------------
+#
+# What it holds decides which module a method name imports, so it is trusted only as the user's
+# own file: owned by this user and writable by nobody else (checked on the opened file), in a
+# folder created 0700. Anything unexpected -- no home, a read-only home, a foreign or corrupt
+# file, an entry point outside a plain dist-info folder -- means: scan, as without a cache.
+
+_CACHE_FORMAT = 1
+
+
+def _fingerprint(paths: list[str]) -> list[list[Any]]:
+    result: list[list[Any]] = []
+    for entry in paths:
+        folder = os.path.abspath(entry) if entry else os.getcwd()
+        try:
+            result.append([folder, os.stat(folder).st_mtime_ns])
+        except OSError:
+            result.append([folder, None])
+    return result
+
+
+def _cache_file() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    import hashlib
+
+    key = hashlib.sha256(f"{sys.prefix}\n{sys.version}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return os.path.join(base, "linkahead", f"entry-points-{key}.json")
+
+
+def _cached_methods(fingerprint: list[list[Any]]) -> InstalledMethods | None:
+    path = _cache_file()
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022 or info.st_size > 1 << 20:
+            return None
+        data = os.read(fd, info.st_size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    import json
+
+    try:
+        cached = json.loads(data)
+        if cached["format"] != _CACHE_FORMAT or cached["fingerprint"] != fingerprint:
+            return None
+        found = InstalledMethods()
+        for name, providers in cached["methods"]:
+            entry_points = []
+            for value, dist_path in providers:
+                entry_point = metadata.EntryPoint(name=str(name), value=str(value), group=ENTRY_POINT_GROUP)
+                dist = metadata.PathDistribution(Path(str(dist_path)))
+                entry_points.append(entry_point._for(dist))  # type: ignore[attr-defined]
+            found[str(name)] = entry_points[0]
+            found.providers[str(name)] = entry_points
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return found
+
+
+def _store_methods(fingerprint: list[list[Any]], found: InstalledMethods) -> None:
+    path = _cache_file()
+    if path is None:
+        return
+    methods = []
+    for name, providers in found.providers.items():
+        paths = [getattr(entry_point.dist, "_path", None) for entry_point in providers]
+        if any(dist_path is None for dist_path in paths):
+            return  # a distribution that is not a plain folder (a zip, an egg): not cached
+        methods.append([name, [[entry_point.value, str(dist_path)]
+                               for entry_point, dist_path in zip(providers, paths, strict=True)]])
+    import json
+
+    data = json.dumps({"format": _CACHE_FORMAT, "fingerprint": fingerprint, "methods": methods}).encode()
+    folder = os.path.dirname(path)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
 
 
 def _normalized(name: str | None) -> str:
