@@ -23,7 +23,6 @@ plugin's exception: a careless plugin may have put a secret into it.
 
 from __future__ import annotations
 
-import contextvars
 import importlib.metadata as metadata
 import os
 import re
@@ -223,12 +222,12 @@ def _normalized(name: str | None) -> str:
     return re.sub(r"[-_.]+", "-", name or "").lower()
 
 
-_DISTRIBUTION_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_DISTRIBUTION_NAME = r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$"  # compiled on use: error paths only
 
 
 def is_distribution_name(name: str) -> bool:
     """True for a valid distribution name (PEP 508), which is safe to show in a ``pip install`` hint."""
-    return len(name) <= 200 and _DISTRIBUTION_NAME.match(name) is not None
+    return len(name) <= 200 and re.match(_DISTRIBUTION_NAME, name, re.IGNORECASE) is not None
 
 
 def _pip_target(name: str) -> str:
@@ -457,6 +456,8 @@ def _run_bounded(function: Callable[[], T], seconds: float, name: str, key: int 
         if not earlier.wait(max(0.0, end - time.monotonic())):
             raise _TimedOut("is still busy with an earlier call that did not return; it did not start")
     outcome: list[tuple[bool, Any]] = []
+    import contextvars  # only for a bounded call (a login without a terminal): not at import time
+
     context = contextvars.copy_context()  # the hook sees the caller's context variables
 
     def work() -> None:
