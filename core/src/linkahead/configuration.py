@@ -19,16 +19,18 @@ users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a 
 
 from __future__ import annotations
 
-import configparser
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
 from .redaction import quoted, redact
+
+if TYPE_CHECKING:  # imported where used: a process without a configuration file never needs it
+    import configparser
 
 __all__ = [
     "get_config",
@@ -130,6 +132,8 @@ _files_read: list[tuple[Path, frozenset[str]]] = []
 
 def _new_parser() -> configparser.ConfigParser:
     # Upstream's parser: BasicInterpolation, so "a%%b" means "a%b" in every section.
+    import configparser
+
     return configparser.ConfigParser(allow_no_value=False)
 
 
@@ -274,6 +278,8 @@ def validate_yaml_schema(valobj: Mapping[str, Any]) -> None:
 
 def _parse_file(path: Path) -> tuple[configparser.ConfigParser, str]:
     """The file parsed on its own, and its text (to merge into :func:`get_config` without reading it again)."""
+    import configparser
+
     parser = _new_parser()
     where = f"The configuration file {str(path)!r}"
     try:
@@ -290,6 +296,8 @@ def _parse_file(path: Path) -> tuple[configparser.ConfigParser, str]:
 
 
 def _file_problem(where: str, error: Exception) -> str:
+    import configparser
+
     if isinstance(error, configparser.MissingSectionHeaderError):
         return (f"{where} is not valid INI: line {error.lineno} comes before any [section] header. "
                 "Put the connection options below a [Connection] line.")
@@ -325,6 +333,8 @@ def _section_value(parser: configparser.ConfigParser, key: str, section: str = S
 
     The interpolation errors quote the value, which may be a password: they are never shown.
     """
+    import configparser
+
     try:
         return parser.get(section, key)
     except (configparser.InterpolationError, ValueError):
@@ -334,6 +344,8 @@ def _section_value(parser: configparser.ConfigParser, key: str, section: str = S
 def _connection_settings() -> tuple[dict[str, str], dict[str, str], Path | None]:
     """The [Connection] values of :func:`get_config`, where each came from, and the last file read."""
     with _config_lock:
+        if _pycaosdbconf is None and find_config_file() is None:
+            return {}, {}, None  # no file and nothing set: no parser (and no configparser) needed
         parser = get_config()
         files = list(_files_read)
         if not parser.has_section(SECTION):
