@@ -27,6 +27,8 @@ import pytest
 from linkahead.testing import LinkAheadTestServer
 
 TIMEOUT = 180.0
+# Starting interpreters and a cluster takes seconds on an idle machine, far longer on a busy one.
+pytestmark = pytest.mark.timeout(600)
 
 WORKERS = '''
 import os
