@@ -46,10 +46,12 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
 USERNAME = "admin"
 PASSWORD = "bench-Pa55word"
-STANDARD_PLUGINS = ("plain", "input", "auth_token", "unauthenticated")
+# Every plugin of this repository: the cold-start goal is "with all plugins installed" (issue 20).
+STANDARD_PLUGINS = ("plain", "input", "pass", "keyring", "auth_token", "unauthenticated", "exec")
 LEGACY_REQUIREMENT = "linkahead==0.21.0"
 TARGET_CPU = 1.02
-TARGET_COLD = 1.10
+TARGET_COLD = 1.05  # issue 20: import + configure <= 1.05x import requests, all plugins installed
+TARGET_FIRST = 1.00  # issue 20: first answer with a warm store <= 1.00x a hand-written requests login + GET
 RESULTS_BEGIN = ".. begin generated results (bench/run.py rewrites everything up to the end marker)"
 RESULTS_END = ".. end generated results"
 CLIENT_LABELS = {
@@ -149,7 +151,8 @@ class Worker(LineProcess):
     def __init__(self, kind: str, python: Path, url: str) -> None:
         env = {**os.environ, "HOME": tempfile.gettempdir()}  # no user's pylinkahead.ini
         env.pop("PYLINKAHEADINI", None)
-        env.pop("XDG_RUNTIME_DIR", None)  # no session store: the measured sessions are per process
+        env.pop("XDG_RUNTIME_DIR", None)
+        env["LINKAHEAD_SESSION_CACHE"] = "none"  # no session store: the measured sessions are per process
         super().__init__(f"worker {kind}", [str(python), str(WORKER), kind, url, USERNAME, PASSWORD], env)
         line = self.readline(60)
         if not line.startswith("READY "):
@@ -214,8 +217,21 @@ def site_packages(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+def extra_distributions() -> list[Path]:
+    """Further distributions of this repository that a user installs with the core.
+
+    Every top-level folder with a ``pyproject.toml`` besides ``core`` -- such as the small
+    ``linkahead_connection`` package whose ``.pth`` import hook serves the modules shared with
+    upstream (issue 17) -- goes into the clean venv too, so that the cold start is measured with
+    it: after merging it, ``./run bench`` measures the hook without further changes here.
+    """
+    return sorted(folder for folder in ROOT.iterdir()
+                  if folder.is_dir() and folder.name not in ("core", "build", "docs", "plugins", "bench", "tests")
+                  and not folder.name.startswith(".") and (folder / "pyproject.toml").is_file())
+
+
 def clean_venv() -> Path:
-    sources = [ROOT / "core", *(ROOT / "plugins" / name for name in STANDARD_PLUGINS)]
+    sources = [ROOT / "core", *(ROOT / "plugins" / name for name in STANDARD_PLUGINS), *extra_distributions()]
     key = tree_hash([s / "pyproject.toml" for s in sources] + [s / "src" for s in sources])
     python = ensure_venv(ROOT / "build" / "bench-venv", key, [str(s) for s in sources],
                          ROOT / "build" / "bench-venv.log")
@@ -300,9 +316,12 @@ def bench_cold_start(url: str, pythons: dict[str, tuple[Path, str]], runs: int) 
         f"url={url!r}, username={USERNAME!r}, password={PASSWORD!r}, password_method='plain')"
     )
     codes = {"configure": configure, "requests": "import requests", "python": "pass"}
-    env = {**os.environ, "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYLINKAHEADINI", None)
-    env.pop("XDG_RUNTIME_DIR", None)
+    # A home of its own, as a user has one: no pylinkahead.ini in it, and the entry-point cache
+    # that the first (warm-up) run writes there is what every later start of a user finds.
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    env = {**os.environ, "HOME": home, "PYTHONDONTWRITEBYTECODE": "1"}
+    for key in ("PYLINKAHEADINI", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "LINKAHEAD_SESSION_CACHE"):
+        env.pop(key, None)
     variants = [(venv, what) for venv in pythons for what in codes]
     for venv, what in variants:  # warm the OS file cache
         run_child(pythons[venv][0], codes[what], env)
@@ -322,6 +341,9 @@ def bench_cold_start(url: str, pythons: dict[str, tuple[Path, str]], runs: int) 
         entry["wall_ratio"] = entry["configure"]["wall_ms"] / entry["requests"]["wall_ms"]
         entry["rss_ratio"] = entry["configure"]["maxrss_mib"] / entry["requests"]["maxrss_mib"]
         results[venv] = entry
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
     return results
 
 
@@ -384,7 +406,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print("login bursts done", file=sys.stderr, flush=True)
         results["cold_start"] = bench_cold_start(server.url, pythons, args.cold_runs)
         print("cold starts done", file=sys.stderr, flush=True)
-        clients = {"connection": dev_python}
+        # The clean venv where there is one: a user's install, as for the cold start.
+        clients = {"connection": pythons["clean"][0] if "clean" in pythons else dev_python}
         if "legacy" in pythons:
             clients["legacy"] = pythons["legacy"][0]
         try:
@@ -438,8 +461,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                        "measured": f"{ratio:.3f}x", "met": ratio <= TARGET_CPU})
     cold = results["cold_start"].get("clean") or results["cold_start"]["dev"]
     where = "clean venv" if "clean" in results["cold_start"] else "dev venv (no clean venv in this run)"
-    checks.append({"target": f"cold start <= {TARGET_COLD:.2f}x import requests ({where})",
-                   "measured": f"{cold['wall_ratio']:.3f}x", "met": cold["wall_ratio"] <= TARGET_COLD})
+    legacy = results["cold_start"].get("legacy")
+    upstream = f" (upstream 0.21: {legacy['wall_ratio']:.3f}x)" if legacy else ""
+    checks.append({"target": f"cold start <= {TARGET_COLD:.2f}x import requests ({where}, all plugins)",
+                   "measured": f"{cold['wall_ratio']:.3f}x{upstream}", "met": cold["wall_ratio"] <= TARGET_COLD})
+    first = {(row["method"], row["variant"]): row for row in results.get("first_answer", {}).get("rows", [])}
+    if ("plain", "warm store") in first and ("plain", "requests by hand") in first:
+        by_hand = first[("plain", "requests by hand")]["wall_ms"]
+        ratio = first[("plain", "warm store")]["wall_ms"] / by_hand
+        upstream = f" (upstream 0.21: {first[('plain', 'legacy')]['wall_ms'] / by_hand:.3f}x)" \
+            if ("plain", "legacy") in first else ""
+        checks.append({"target": f"first answer, warm store <= {TARGET_FIRST:.2f}x requests login + GET by hand",
+                       "measured": f"{ratio:.3f}x{upstream}", "met": ratio <= TARGET_FIRST})
     checks.append({"target": f"peak memory <= {TARGET_COLD:.2f}x import requests ({where})",
                    "measured": f"{cold['rss_ratio']:.3f}x", "met": cold["rss_ratio"] <= TARGET_COLD})
     logins = [max(row["logins"]) for row in results["logins"]["connection"]]
@@ -560,17 +593,20 @@ def session_lines(results: dict[str, Any]) -> list[str]:
     if first:
         by = {(row["method"], row["variant"]): row for row in first["rows"]}
         rows = []
+        by_hand = by.get(("plain", "requests by hand"))
         for (method, variant), row in by.items():
             baseline = by.get((method, "no store"))
             legacy = by.get((method, "legacy"))
             rows.append([method, variant, f"{row['wall_ms']:.0f}", f"{row['cpu_ms']:.0f}",
                          f"{row['wall_ms'] / baseline['wall_ms']:.2f}" if baseline else "--",
-                         f"{row['wall_ms'] / legacy['wall_ms']:.2f}" if legacy else "--"])
+                         f"{row['wall_ms'] / legacy['wall_ms']:.2f}" if legacy else "--",
+                         f"{row['wall_ms'] / by_hand['wall_ms']:.2f}" if by_hand else "--"])
         for method, reason in first.get("unavailable", {}).items():
-            rows.append([method, "--", "--", "--", "--", str(reason)[:120]])
+            rows.append([method, "--", "--", "--", "--", "--", str(reason)[:120]])
         out += ["", "**Time to first answer** of a short script (``import linkahead``, ``configure_connection``, "
                 "one ``retrieve([\"Info\"])``) in a fresh interpreter (median; ratios of wall time)", ""]
-        out += simple_table(["method", "variant", "wall ms", "CPU ms", "vs no store", "vs legacy"], rows)
+        out += simple_table(["method", "variant", "wall ms", "CPU ms", "vs no store", "vs legacy",
+                             "vs requests by hand"], rows)
     return out
 
 

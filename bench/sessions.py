@@ -54,6 +54,15 @@ FIRST_ANSWER = (
     "linkahead.get_connection().retrieve(['Info']).read()"
 )
 
+# The baseline of issue 20's first-answer goal: the same answer with requests written by hand (a
+# login, then the GET with the session cookie), in the same venv.
+BY_HAND = (
+    "import json, sys, requests; o = json.loads(sys.argv[1]); s = requests.Session(); "
+    "r = s.post(o['url'] + 'login', data={'username': o['username'], 'password': o['password']}, timeout=30); "
+    "r.raise_for_status(); "
+    "s.get(o['url'] + 'Info', headers={'Cookie': r.headers['Set-Cookie'].split(';')[0]}, timeout=30).content"
+)
+
 RunChild = Callable[[Path, str, dict[str, str], Sequence[str]], tuple[float, float, int]]
 
 
@@ -99,7 +108,8 @@ def bench_process_logins(counters: Callable[[], dict[str, int]], url: str, usern
                          pythons: dict[str, Path], counts: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
     """Logins per wave for each client (``connection`` with a fresh store per count, ``legacy``)."""
     results: dict[str, list[dict[str, Any]]] = {}
-    env = _env()
+    home = tempfile.TemporaryDirectory(prefix="bench-home-")
+    env = _env(Path(home.name))
     for kind, python in pythons.items():
         rows = []
         for count in counts:
@@ -115,13 +125,19 @@ def bench_process_logins(counters: Callable[[], dict[str, int]], url: str, usern
                     row[name] = {"logins": counters()["logins"] - before, **outcome}
                 rows.append(row)
         results[kind] = rows
+    home.cleanup()
     return results
 
 
 def bench_first_answer(run_child: RunChild, url: str, username: str, password: str,
                        pythons: dict[str, Path], runs: int, workdir: Path) -> dict[str, Any]:
-    """Median wall/CPU ms of the short script per method and variant; ``pass`` needs gpg and pass."""
-    env = _env()
+    """Median wall/CPU ms of the short script per method and variant; ``pass`` needs gpg and pass.
+
+    ``pythons["connection"]`` runs the connection's variants and the hand-written requests script
+    (the same venv), ``pythons["legacy"]`` the legacy client.
+    """
+    (workdir / "home").mkdir(mode=0o700)
+    env = _env(workdir / "home")  # a home of its own: the entry-point cache lives there, as for a user
     methods: dict[str, dict[str, Any]] = {"plain": {"password": password}}
     unavailable: dict[str, str] = {}
     gpg = shutil.which("gpg2") or shutil.which("gpg")
@@ -143,23 +159,26 @@ def bench_first_answer(run_child: RunChild, url: str, username: str, password: s
         except Exception as error:  # noqa: BLE001 -- reported as unavailable, the rest still runs
             unavailable["pass"] = f"cannot prepare a password store: {type(error).__name__}: {error}"
     store = str(workdir / "sessions")
-    variants: list[tuple[str, str, Path, dict[str, Any]]] = []
+    variants: list[tuple[str, str, Path, dict[str, Any], str]] = []
     for method, extra in methods.items():
         base = {"url": url, "username": username, "password_method": method, **extra}
-        variants.append((method, "no store", pythons["connection"], {**base, "session_cache": "none"}))
-        variants.append((method, "warm store", pythons["connection"], {**base, "session_cache": store}))
+        variants.append((method, "no store", pythons["connection"], {**base, "session_cache": "none"}, FIRST_ANSWER))
+        variants.append((method, "warm store", pythons["connection"], {**base, "session_cache": store}, FIRST_ANSWER))
+        if method == "plain":
+            variants.append((method, "requests by hand", pythons["connection"],
+                             {"url": url, "username": username, "password": password}, BY_HAND))
         if "legacy" in pythons and (method != "pass" or shutil.which("pass")):
-            variants.append((method, "legacy", pythons["legacy"], base))
-    for _, _, python, options in variants:  # warm the file cache, gpg's agent and the store
-        run_child(python, FIRST_ANSWER, env, [json.dumps(options)])
+            variants.append((method, "legacy", pythons["legacy"], base, FIRST_ANSWER))
+    for _, _, python, options, code in variants:  # warm the file cache, gpg's agent, the store, the caches
+        run_child(python, code, env, [json.dumps(options)])
     samples: dict[int, list[tuple[float, float, int]]] = {index: [] for index in range(len(variants))}
     order = list(range(len(variants)))
     for number in range(runs):
         for index in order[number % len(order):] + order[:number % len(order)]:
-            _, _, python, options = variants[index]
-            samples[index].append(run_child(python, FIRST_ANSWER, env, [json.dumps(options)]))
+            _, _, python, options, code = variants[index]
+            samples[index].append(run_child(python, code, env, [json.dumps(options)]))
     rows = []
-    for index, (method, variant, _, _) in enumerate(variants):
+    for index, (method, variant, _, _, _) in enumerate(variants):
         runs_ = samples[index]
         rows.append({"method": method, "variant": variant,
                      "wall_ms": statistics.median(r[0] for r in runs_) * 1e3,
@@ -167,8 +186,8 @@ def bench_first_answer(run_child: RunChild, url: str, username: str, password: s
     return {"rows": rows, "unavailable": unavailable}
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "HOME": tempfile.gettempdir()}  # no user's pylinkahead.ini
-    for key in ("PYLINKAHEADINI", "XDG_RUNTIME_DIR"):
+def _env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "HOME": str(home)}  # no user's pylinkahead.ini
+    for key in ("PYLINKAHEADINI", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "LINKAHEAD_SESSION_CACHE"):
         env.pop(key, None)
     return env

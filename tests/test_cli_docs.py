@@ -25,7 +25,7 @@ def load_extension(name: str) -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    "subcommand", [None, "methods", "status", "config", "login", "logout", "demo", "doctor", "serve"]
+    "subcommand", [None, "methods", "status", "config", "login", "logout", "token", "demo", "doctor", "serve"]
 )
 def test_cli_reference_is_the_console_scripts_help(subcommand: str | None) -> None:
     docs_help = load_extension("linkahead_cli").help_text(subcommand)

@@ -244,6 +244,7 @@ def test_session_cache_none_stores_nothing(linkahead_server: LinkAheadTestServer
 
 def test_auto_uses_the_runtime_folder(linkahead_server: LinkAheadTestServer, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LINKAHEAD_SESSION_CACHE")
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
@@ -262,22 +263,25 @@ def test_auto_uses_the_runtime_folder(linkahead_server: LinkAheadTestServer, tmp
 
 
 @pytest.mark.parametrize("runtime_mode", [None, 0o755])
-def test_auto_without_a_private_runtime_folder_keeps_sessions_in_the_process(
+def test_auto_without_a_private_runtime_folder_uses_the_per_user_folder_in_the_temporary_directory(
         linkahead_server: LinkAheadTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture, runtime_mode: int | None) -> None:
+        runtime_mode: int | None) -> None:
+    # Issue 20: root shells, containers, su, SSH and CI have no $XDG_RUNTIME_DIR; the store then
+    # lives where tmux and ssh-agent keep theirs (the isolation fixture points TMPDIR at a
+    # private folder of this test).
+    monkeypatch.delenv("LINKAHEAD_SESSION_CACHE")
     if runtime_mode is not None:
         runtime = tmp_path / "runtime"
         runtime.mkdir(mode=runtime_mode)
         runtime.chmod(runtime_mode)
         monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    caplog.set_level(logging.DEBUG, logger="linkahead")
     for _ in range(2):
         info(_Connection().configure(url=linkahead_server.url, username="admin",
                                      password=linkahead_server.users["admin"]))
-    assert linkahead_server.counters.logins == 2
-    lines = [r.getMessage() for r in caplog.records if "No session store" in r.getMessage()]
-    assert len(lines) == 2  # one per configured connection
-    assert "XDG_RUNTIME_DIR" in lines[0]
+    assert linkahead_server.counters.logins == 1
+    folder = Path(os.environ["TMPDIR"]) / f"linkahead-sessions-{os.geteuid()}"
+    assert len(list(folder.glob("*.session"))) == 1
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
 def test_a_store_that_cannot_be_created_works_as_today_with_one_debug_line(

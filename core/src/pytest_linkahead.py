@@ -8,9 +8,11 @@
   ``pylinkahead.ini`` therefore goes into the working directory (``Path("pylinkahead.ini")``) or,
   as ``.pylinkahead.ini``, into the yielded home -- a ``pylinkahead.ini`` in the home folder is
   not searched for, as it would not be on a real machine.
-  ``XDG_RUNTIME_DIR`` is unset too, so the default ``session_cache = auto`` finds no session store:
-  every process logs in by itself, as tests expect, and no test sees another's (or your) sessions.
-  A test of the store sets ``session_cache`` to a folder of its own.
+  ``LINKAHEAD_SESSION_CACHE`` is set to ``none``, so that every process logs in by itself, as
+  tests expect, unless a test names a store (``session_cache`` in its arguments or ini file wins
+  over the variable), and no test sees another's (or your) sessions. ``XDG_RUNTIME_DIR`` is unset
+  and ``TMPDIR`` is an empty private folder of the test's own: a test of the default store deletes
+  ``LINKAHEAD_SESSION_CACHE`` and gets the per-user folder in that temporary directory.
 
 It is a top-level module of its own: pytest rewrites the asserts of the package a plugin comes
 from, with an import finder placed before all others. In the package ``linkahead`` that finder would
@@ -49,11 +51,16 @@ def linkahead_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     """
     home = tmp_path / "home"
     work = tmp_path / "work"
+    temporary = tmp_path / "tmp"
     home.mkdir()
     work.mkdir()
+    temporary.mkdir(mode=0o700)
     for name in _ISOLATED_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
+    # The session store's fallback folder lives in $TMPDIR: one per test, never the machine's /tmp.
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setenv("LINKAHEAD_SESSION_CACHE", "none")
     monkeypatch.chdir(work)
     reset_connection()
     yield home

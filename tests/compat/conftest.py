@@ -122,6 +122,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {key: value for key, value in ORIGINAL_ENV.items() if key not in _ENVIRONMENT_NOISE}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # As the isolation fixture: no session store unless a test names one (the default store
+    # would otherwise be the machine's per-user folder in /tmp, shared by every test run).
+    env["LINKAHEAD_SESSION_CACHE"] = "none"
     env.update(extra or {})
     return env
 

@@ -1,6 +1,7 @@
 """The ``linkahead-auth`` command line tool.
 
-Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``demo``, ``serve``, ``doctor``. Exit codes:
+Subcommands: ``methods``, ``status``, ``config``, ``login``, ``logout``, ``token``, ``demo``, ``serve``,
+``doctor``. Exit codes:
 0 success, 1 failure (the one error line says what and how to fix it), 2 usage error,
 130 interrupted. ``-v`` logs at DEBUG level through a formatter that hides secrets and shows
 tracebacks; without it no traceback is printed.
@@ -146,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
             "session store so that no later process uses it, and call the password method's forget "
             "hook, which drops what the method keeps (see the method's page; keyring, for example, "
             "deletes its stored password only with keyring_delete_on_logout = true).")
+    command("token", "print the session token for curl, job scripts and workers on other hosts",
+            "Print the current session token in the form that goes after 'Cookie: SessionToken=', "
+            "logging in through the password method only when the session store holds no session "
+            "(and checking it with the server, which renews it). This is a secret: it is printed "
+            "only here, on standard output, and never logged. --json adds the expiry and the ready "
+            "header. Use it with curl, or hand it to processes on other hosts as auth_token.",
+            json_option=True)
     command("demo", "start the embedded server and log in with every installed method",
             "Start an embedded LinkAhead test server on loopback and log in once with every "
             "installed password method that can run without outside help. Your own "
@@ -668,7 +676,7 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
     method = connection.method
     store = connection.auth.shared_session()["store"]
     had_session = connection.auth.logout()
-    forgets = bool(method.manager.hook.forget.get_hookimpls())
+    forgets = method.implements("forget")
     method.forget(connection.config)
     url = connection.config["url"]
     if had_session:
@@ -686,6 +694,32 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         # Without the hook we cannot know what the method keeps; do not claim it keeps nothing.
         out.write(f"Password method {method.name!r} has no forget hook, so nothing it may keep was "
                   "dropped (what it keeps: see the method's documentation).\n")
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatter) -> int:
+    """The session token, for tools outside Python (issue 20); prior art: ``gh auth token``."""
+    connection = _configure(args, formatter)
+    user = who_am_i(connection)  # authenticates (store first, login if needed) and renews the session
+    state = connection.auth.state
+    token = state.token
+    if not token:
+        raise CliError(
+            f"The password method {connection.method.name!r} gives this connection no session token "
+            "(it sends no credentials, or request headers of a sign-on front end), so there is nothing "
+            "to hand to other tools."
+        )
+    formatter.secrets.add(token)  # whatever is logged from here on
+    if args.json:
+        expires_at = None if state.expires_at == float("inf") else state.expires_at
+        _print_json(out, {
+            "url": connection.config["url"], "user": user["username"], "realm": user["realm"],
+            "token": token, "cookie": f"SessionToken={token}", "header": f"Cookie: SessionToken={token}",
+            "expires_at": expires_at, "expires": None if expires_at is None else _when(expires_at),
+            "renewed_while_in_use": True,
+        })
+    else:
+        out.write(token + "\n")
     return EXIT_OK
 
 
@@ -717,6 +751,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, RedactingFormatter], i
     "config": cmd_config,
     "login": cmd_login,
     "logout": cmd_logout,
+    "token": cmd_token,
     "demo": cmd_demo,
     "serve": cmd_serve,
     "doctor": cmd_doctor,

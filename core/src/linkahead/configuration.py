@@ -20,18 +20,20 @@ users may read gets an :class:`InsecureConfigFileWarning`, as ssh warns about a 
 
 from __future__ import annotations
 
-import configparser
 import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config_trust import check_config_file
 from .exceptions import ConfigurationError
 from .options import CORE_OPTIONS, Option
 from .redaction import quoted, redact
+
+if TYPE_CHECKING:  # imported where used: a process without a configuration file never needs it
+    import configparser
 
 __all__ = [
     "get_config",
@@ -50,6 +52,7 @@ __all__ = [
 
 SECTION = "Connection"
 ENV_INI = "PYLINKAHEADINI"
+ENV_SESSION_CACHE = "LINKAHEAD_SESSION_CACHE"
 DEFAULT = "default"
 ARGUMENT = "argument"
 
@@ -123,6 +126,8 @@ def _is_file(path: Path) -> bool:
 # process; configure_connection() takes its [Connection] section from that parser.
 
 _config_lock = threading.RLock()
+if hasattr(os, "register_at_fork"):  # a forked child never waits for a lock a parent's thread held
+    os.register_at_fork(after_in_child=lambda: globals().update(_config_lock=threading.RLock()))
 _pycaosdbconf: configparser.ConfigParser | None = None
 # The files read into the parser, each with the keys its [Connection] section set (for origins).
 _files_read: list[tuple[Path, frozenset[str]]] = []
@@ -130,6 +135,8 @@ _files_read: list[tuple[Path, frozenset[str]]] = []
 
 def _new_parser() -> configparser.ConfigParser:
     # Upstream's parser: BasicInterpolation, so "a%%b" means "a%b" in every section.
+    import configparser
+
     return configparser.ConfigParser(allow_no_value=False)
 
 
@@ -279,6 +286,8 @@ def validate_yaml_schema(valobj: Mapping[str, Any]) -> None:
 
 def _parse_file(path: Path) -> tuple[configparser.ConfigParser, str]:
     """The file parsed on its own, and its text (to merge into :func:`get_config` without reading it again)."""
+    import configparser
+
     parser = _new_parser()
     where = f"The configuration file {str(path)!r}"
     try:
@@ -296,6 +305,8 @@ def _parse_file(path: Path) -> tuple[configparser.ConfigParser, str]:
 
 
 def _file_problem(where: str, error: Exception) -> str:
+    import configparser
+
     if isinstance(error, configparser.MissingSectionHeaderError):
         return (f"{where} is not valid INI: line {error.lineno} comes before any [section] header. "
                 "Put the connection options below a [Connection] line.")
@@ -331,6 +342,8 @@ def _section_value(parser: configparser.ConfigParser, key: str, section: str = S
 
     The interpolation errors quote the value, which may be a password: they are never shown.
     """
+    import configparser
+
     try:
         return parser.get(section, key)
     except (configparser.InterpolationError, ValueError):
@@ -340,6 +353,8 @@ def _section_value(parser: configparser.ConfigParser, key: str, section: str = S
 def _connection_settings() -> tuple[dict[str, str], dict[str, str], Path | None]:
     """The [Connection] values of :func:`get_config`, where each came from, and the last file read."""
     with _config_lock:
+        if _pycaosdbconf is None and find_config_file() is None:
+            return {}, {}, None  # no file and nothing set: no parser (and no configparser) needed
         parser = get_config()
         files = list(_files_read)
         if not parser.has_section(SECTION):
@@ -374,6 +389,10 @@ def collect(kwargs: Mapping[str, Any], read_file: bool = True) -> RawSettings:
         if option.default is not None:
             settings.values[option.name] = option.default
             settings.origins[option.name] = DEFAULT
+    store = os.environ.get(ENV_SESSION_CACHE)
+    if store:  # the default's default: below the file and the arguments (CI, job scripts, test suites)
+        settings.values["session_cache"] = store
+        settings.origins["session_cache"] = f"environment {ENV_SESSION_CACHE}"
     if read_file:
         ini, ini_origins, settings.file = _connection_settings()
         settings.values.update(ini)

@@ -69,6 +69,19 @@ class CaosDBException(Exception):
         Exception.__init__(self, msg)
         self.msg = msg
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (Dask sends a task's error back): rebuilt from its arguments and attributes
+        # without calling __init__, whose signature differs per class. The cause, the context and
+        # the traceback do not travel, as with every pickled exception.
+        return _unpickle_error, (type(self), self.args, self.__dict__)
+
+
+def _unpickle_error(cls: type[CaosDBException], args: tuple[Any, ...], state: dict[str, Any]) -> CaosDBException:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class LinkAheadException(CaosDBException):
     """Base class of every error raised by the LinkAhead connection and the data layer.

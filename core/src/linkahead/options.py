@@ -360,7 +360,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "is a terminal, so a prompt can wait for its person.", optional_number, default=300.0),
     Option("session_cache",
            "Where sessions are shared with your other processes: auto ($XDG_RUNTIME_DIR/linkahead-sessions "
-           "when that per-user folder exists, else nowhere), none (each process logs in by itself), or an "
-           "absolute folder of your own (created with mode 700).", session_cache, default="auto"),
+           "when that per-user folder exists, else ${TMPDIR:-/tmp}/linkahead-sessions-<uid>; the environment "
+           "variable LINKAHEAD_SESSION_CACHE sets this default), none (each process logs in by itself), or "
+           "an absolute folder of your own (created with mode 700).", session_cache, default="auto"),
 )
 """The options every connection understands."""

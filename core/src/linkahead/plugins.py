@@ -23,7 +23,6 @@ plugin's exception: a careless plugin may have put a secret into it.
 
 from __future__ import annotations
 
-import contextvars
 import importlib.metadata as metadata
 import os
 import re
@@ -32,14 +31,17 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import pluggy
+from pathlib import Path
+from types import FunctionType, ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import hookspecs
 from .credentials import CREDENTIAL_TYPES, Credentials
 from .exceptions import ConfigurationError, LinkAheadException, PasswordMethodNotFoundError, PluginError
 from .options import Option
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -83,13 +85,29 @@ class InstalledMethods(dict[str, metadata.EntryPoint]):
 
 
 def installed_methods() -> InstalledMethods:
-    """The password methods installed in this environment, by name (metadata only, nothing imported)."""
+    """The password methods installed in this environment, by name (metadata only, nothing imported).
+
+    The answer is cached per environment in ``${XDG_CACHE_HOME:-~/.cache}/linkahead/``, keyed by
+    the modification times of the ``sys.path`` folders scanned (installing or removing a
+    distribution changes its folder's), as stevedore does; see :func:`_cached_methods`.
+    """
+    paths = _distribution_paths()
+    fingerprint = _fingerprint(paths)
+    cached = _cached_methods(fingerprint)
+    if cached is not None:
+        return cached
+    found = _scan(paths)
+    _store_methods(fingerprint, found)
+    return found
+
+
+def _scan(paths: list[str]) -> InstalledMethods:
     found = InstalledMethods()
     # Same result as metadata.entry_points(group=...), a third of the cost: that parses the
     # entry points of every installed distribution, here only files that mention our group are
     # parsed. The first distribution on sys.path wins a name, as there; the others are kept in
     # ``providers``.
-    for dist in metadata.distributions(path=_distribution_paths()):
+    for dist in metadata.distributions(path=paths):
         text = dist.read_text("entry_points.txt")
         if not text or ENTRY_POINT_GROUP not in text:
             continue
@@ -98,16 +116,118 @@ def installed_methods() -> InstalledMethods:
     return found
 
 
+# -- the entry-point cache ------------------------------------------------------------------------
+#
+# What it holds decides which module a method name imports, so it is trusted only as the user's
+# own file: owned by this user and writable by nobody else (checked on the opened file), in a
+# folder created 0700. Anything unexpected -- no home, a read-only home, a foreign or corrupt
+# file, an entry point outside a plain dist-info folder -- means: scan, as without a cache.
+
+_CACHE_FORMAT = 1
+
+
+def _fingerprint(paths: list[str]) -> list[list[Any]]:
+    result: list[list[Any]] = []
+    for entry in paths:
+        folder = os.path.abspath(entry) if entry else os.getcwd()
+        try:
+            result.append([folder, os.stat(folder).st_mtime_ns])
+        except OSError:
+            result.append([folder, None])
+    return result
+
+
+def _cache_file() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    import hashlib
+
+    key = hashlib.sha256(f"{sys.prefix}\n{sys.version}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return os.path.join(base, "linkahead", f"entry-points-{key}.json")
+
+
+def _cached_methods(fingerprint: list[list[Any]]) -> InstalledMethods | None:
+    path = _cache_file()
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022 or info.st_size > 1 << 20:
+            return None
+        data = os.read(fd, info.st_size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    import json
+
+    try:
+        cached = json.loads(data)
+        if cached["format"] != _CACHE_FORMAT or cached["fingerprint"] != fingerprint:
+            return None
+        found = InstalledMethods()
+        for name, providers in cached["methods"]:
+            entry_points = []
+            for value, dist_path in providers:
+                entry_point = metadata.EntryPoint(name=str(name), value=str(value), group=ENTRY_POINT_GROUP)
+                dist = metadata.PathDistribution(Path(str(dist_path)))
+                entry_points.append(entry_point._for(dist))  # type: ignore[attr-defined]
+            found[str(name)] = entry_points[0]
+            found.providers[str(name)] = entry_points
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return found
+
+
+def _store_methods(fingerprint: list[list[Any]], found: InstalledMethods) -> None:
+    path = _cache_file()
+    if path is None:
+        return
+    methods = []
+    for name, providers in found.providers.items():
+        paths = [getattr(entry_point.dist, "_path", None) for entry_point in providers]
+        if any(dist_path is None for dist_path in paths):
+            return  # a distribution that is not a plain folder (a zip, an egg): not cached
+        methods.append([name, [[entry_point.value, str(dist_path)]
+                               for entry_point, dist_path in zip(providers, paths, strict=True)]])
+    import json
+
+    data = json.dumps({"format": _CACHE_FORMAT, "fingerprint": fingerprint, "methods": methods}).encode()
+    folder = os.path.dirname(path)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+
+
 def _normalized(name: str | None) -> str:
     return re.sub(r"[-_.]+", "-", name or "").lower()
 
 
-_DISTRIBUTION_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_DISTRIBUTION_NAME = r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$"  # compiled on use: error paths only
 
 
 def is_distribution_name(name: str) -> bool:
     """True for a valid distribution name (PEP 508), which is safe to show in a ``pip install`` hint."""
-    return len(name) <= 200 and _DISTRIBUTION_NAME.match(name) is not None
+    return len(name) <= 200 and re.match(_DISTRIBUTION_NAME, name, re.IGNORECASE) is not None
 
 
 def _pip_target(name: str) -> str:
@@ -137,18 +257,42 @@ def distribution_for(method: str) -> str:
 
 
 class Method:
-    """A loaded password method: its name, origin and a plugin manager holding only it."""
+    """A loaded password method: its name, origin and a plugin manager holding only it.
 
-    def __init__(self, name: str, plugin: object, manager: pluggy.PluginManager,
-                 entry_point: metadata.EntryPoint | None = None) -> None:
+    The pluggy plugin manager is made when a hook is called the first time (usually the first
+    login), not at configuration time: importing pluggy costs a fresh interpreter 6 ms. A plugin
+    module whose hook implementations are plain functions is checked at configuration time the
+    way pluggy checks it (known hook names, argument names within the specification's); anything
+    else -- plugin objects, wrappers, ``specname`` -- is registered with pluggy at once. Either
+    way a broken plugin is reported by :func:`load_method`, at configuration time.
+    """
+
+    def __init__(self, name: str, plugin: object, manager: pluggy.PluginManager | None,
+                 entry_point: metadata.EntryPoint | None = None,
+                 implementations: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.name = name
         self.plugin = plugin
-        self.manager = manager
+        self._manager = manager
         self._entry_point = entry_point
         self.shadowed_by: str | None = None
         """The file of a module in the working folder that was imported in place of the
         distribution's module (see :func:`load_method`); the method is then not labelled with the
         distribution's name."""
+        self._implementations = implementations
+
+    @property
+    def manager(self) -> pluggy.PluginManager:
+        """The pluggy plugin manager holding only this plugin (made on first use)."""
+        manager = self._manager
+        if manager is None:
+            manager = self._manager = _full_manager(self.name, self.plugin, self.distribution)
+        return manager
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether the plugin implements ``hook_name`` (without making the plugin manager)."""
+        if self._manager is None and self._implementations is not None:
+            return hook_name in self._implementations
+        return bool(getattr(self.manager.hook, hook_name).get_hookimpls())
 
     @property
     def distribution(self) -> str | None:
@@ -177,7 +321,14 @@ class Method:
 
     def options(self) -> tuple[Option, ...]:
         """The options the plugin declares (see :func:`~linkahead.hookspecs.declare_options`)."""
-        declared = self.call(lambda hook: hook.declare_options(), "declare_options")
+        if self._manager is None and self._implementations is not None:
+            # At configuration time: called directly, so that pluggy is imported only at the first
+            # real hook call. The answer is pluggy's: a list of the one implementation's result.
+            declare = self._implementations.get("declare_options")
+            declared = self.call(lambda _: [] if declare is None else [r for r in [declare()] if r is not None],
+                                 "declare_options", direct=True)
+        else:
+            declared = self.call(lambda hook: hook.declare_options(), "declare_options")
         result: list[Option] = []
         for group in declared or []:
             if not isinstance(group, Sequence) or not all(isinstance(o, Option) for o in group):
@@ -205,15 +356,18 @@ class Method:
         """Call the plugin's ``forget`` hook (within ``plugin_timeout``)."""
         self.call(lambda hook: hook.forget(config=config), "forget", _time_limit(config))
 
-    def call(self, invoke: Callable[[Any], T], hook_name: str, time_limit: float | None = None) -> T:
+    def call(self, invoke: Callable[[Any], T], hook_name: str, time_limit: float | None = None,
+             direct: bool = False) -> T:
         """Call a hook through ``invoke(manager.hook)``; errors other than ours become :class:`PluginError`.
 
         :param time_limit: seconds to wait for the hook (in a worker thread); ``None``: no limit.
+        :param direct: ``invoke`` calls the implementation itself and gets ``None``, not the hooks.
         """
         try:
+            hooks = None if direct else self.manager.hook
             if time_limit is None:
-                return invoke(self.manager.hook)
-            return _run_bounded(lambda: invoke(self.manager.hook), time_limit, f"linkahead-{self.name}-{hook_name}",
+                return invoke(hooks)
+            return _run_bounded(lambda: invoke(hooks), time_limit, f"linkahead-{self.name}-{hook_name}",
                                 key=id(self.plugin))
         except _TimedOut as timed_out:
             failure: LinkAheadException = PluginError(
@@ -283,6 +437,17 @@ _running: dict[int, threading.Event] = {}
 _running_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # The hung calls' threads are not in the child, and a parent's thread may have held the lock.
+    global _running_lock
+    _running.clear()
+    _running_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _run_bounded(function: Callable[[], T], seconds: float, name: str, key: int | None = None) -> T:
     """``function()`` in a daemon thread; raises :class:`_TimedOut` when it takes longer than ``seconds``.
 
@@ -301,6 +466,8 @@ def _run_bounded(function: Callable[[], T], seconds: float, name: str, key: int 
         if not earlier.wait(max(0.0, end - time.monotonic())):
             raise _TimedOut("is still busy with an earlier call that did not return; it did not start")
     outcome: list[tuple[bool, Any]] = []
+    import contextvars  # only for a bounded call (a login without a terminal): not at import time
+
     context = contextvars.copy_context()  # the hook sees the caller's context variables
 
     def work() -> None:
@@ -339,9 +506,57 @@ def _where(error: BaseException) -> str:
 
 
 def _new_manager() -> pluggy.PluginManager:
+    import pluggy  # here, not at import time: see Method
+
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     return manager
+
+
+_SPEC_ATTRIBUTE = hookspecs.PROJECT_NAME + "_spec"
+_IMPL_ATTRIBUTE = hookspecs.PROJECT_NAME + "_impl"
+_VARIADIC = 0x04 | 0x08  # CO_VARARGS | CO_VARKEYWORDS
+
+
+def _spec_arguments() -> dict[str, frozenset[str]]:
+    """Hook name to the argument names its specification passes."""
+    specs = {}
+    for name in dir(hookspecs):
+        function = getattr(hookspecs, name)
+        if isinstance(function, FunctionType) and isinstance(getattr(function, _SPEC_ATTRIBUTE, None), dict):
+            code = function.__code__
+            specs[name] = frozenset(code.co_varnames[:code.co_argcount])
+    return specs
+
+
+def _simple_implementations(plugin: object) -> dict[str, Callable[..., Any]] | None:
+    """The hook implementations of a plugin module that pluggy would accept as they are, by name.
+
+    ``None`` when the plugin is anything else than a module of plain marked functions whose
+    required arguments the specification passes: pluggy then registers it at once and reports
+    what it finds (an unknown hook, a misspelt argument) in its own words.
+    """
+    if not isinstance(plugin, ModuleType):
+        return None
+    specs = _spec_arguments()
+    found: dict[str, Callable[..., Any]] = {}
+    for name, value in list(vars(plugin).items()):
+        options = getattr(value, _IMPL_ATTRIBUTE, None)
+        if options is None:
+            continue
+        if not isinstance(options, dict) or not isinstance(value, FunctionType) or name not in specs:
+            return None
+        if options.get("wrapper") or options.get("hookwrapper") or options.get("specname"):
+            return None
+        code = value.__code__
+        if code.co_kwonlyargcount or code.co_flags & _VARIADIC:
+            return None
+        positional = code.co_varnames[:code.co_argcount]
+        required = positional[:len(positional) - len(value.__defaults__ or ())]
+        if not set(required) <= specs[name]:
+            return None
+        found[name] = value
+    return found
 
 
 def load_method(method: object, installed: Mapping[str, metadata.EntryPoint] | None = None) -> Method:
@@ -486,8 +701,28 @@ def _dist_name(entry_point: metadata.EntryPoint | None) -> str | None:
 
 
 def _register(name: str, plugin: object, entry_point: metadata.EntryPoint | None) -> Method:
+    implementations = _simple_implementations(plugin)
+    if implementations is None:
+        manager = _full_manager(name, plugin, _dist_name(entry_point))
+        return Method(name=name, plugin=plugin, manager=manager, entry_point=entry_point)
+    if "get_credentials" not in implementations:
+        raise _no_get_credentials(name, _dist_name(entry_point))
+    return Method(name=name, plugin=plugin, manager=None, entry_point=entry_point, implementations=implementations)
+
+
+def _no_get_credentials(name: str, dist_name: str | None) -> PluginError:
+    origin = f" (distribution {dist_name})" if dist_name else ""
+    return PluginError(
+        f"The password method {name!r}{origin} does not implement the get_credentials hook; "
+        "decorate a get_credentials(config) function with @linkahead.hookimpl.",
+        plugin=name,
+        distribution=dist_name,
+    )
+
+
+def _full_manager(name: str, plugin: object, dist_name: str | None) -> pluggy.PluginManager:
+    """A pluggy plugin manager with ``plugin`` registered and checked; raises :class:`PluginError`."""
     manager = _new_manager()
-    dist_name = _dist_name(entry_point)
     origin = f" (distribution {dist_name})" if dist_name else ""
     failure: PluginError | None = None
     try:
@@ -503,13 +738,8 @@ def _register(name: str, plugin: object, entry_point: metadata.EntryPoint | None
     if failure is not None:
         raise failure  # outside the except block: no __context__
     if not manager.hook.get_credentials.get_hookimpls():
-        raise PluginError(
-            f"The password method {name!r}{origin} does not implement the get_credentials hook; "
-            "decorate a get_credentials(config) function with @linkahead.hookimpl.",
-            plugin=name,
-            distribution=dist_name,
-        )
-    return Method(name=name, plugin=plugin, manager=manager, entry_point=entry_point)
+        raise _no_get_credentials(name, dist_name)
+    return manager
 
 
 def _not_found(name: str, installed: list[str]) -> PasswordMethodNotFoundError:

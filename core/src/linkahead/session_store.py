@@ -9,8 +9,10 @@ the security review.
 
 Where: the option ``session_cache``. ``auto`` (the default) means ``$XDG_RUNTIME_DIR/linkahead-sessions``
 when the runtime directory exists -- a per-user tmpfs, mode 0700, emptied when the user's last
-OS session ends -- and no store otherwise. ``none`` switches the store off; any other value is a
-directory to use.
+OS session ends -- and otherwise, as tmux and ssh-agent do, a per-user folder in the temporary
+directory, ``${TMPDIR:-/tmp}/linkahead-sessions-<uid>``: created 0700, never reached through a
+symbolic link, and refused when someone else made it. ``none`` switches the store off; any other
+value is a directory to use.
 
 What: per key (server URL, user name, password method, and the credential source's public
 options such as a ``pass`` identifier or an ``exec`` command) one file ``<key>.session`` holding
@@ -35,6 +37,7 @@ import logging
 import os
 import stat
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -54,7 +57,7 @@ logger = logging.getLogger("linkahead.session_store")
 AUTO = "auto"
 
 SUBDIRECTORY = "linkahead-sessions"
-"""The store's folder below ``$XDG_RUNTIME_DIR``."""
+"""The store's folder below ``$XDG_RUNTIME_DIR``; in the temporary directory ``linkahead-sessions-<uid>``."""
 
 FORMAT = 2
 """Entries of format 1 (without a credential binding) are ignored: their sessions are served to nobody."""
@@ -181,9 +184,12 @@ class SessionStore:
     :raises SessionStoreRefused: from any method, when the folder or a file is not private.
     """
 
-    def __init__(self, directory: str, explicit: bool) -> None:
+    def __init__(self, directory: str, explicit: bool, follow: bool = True) -> None:
         self.directory = directory
         self.explicit = explicit
+        self.follow = follow
+        """Whether the folder may be reached through a symbolic link (not in the shared temporary
+        directory, where anyone may have put one in its place, as tmux checks with ``lstat``)."""
 
     def __repr__(self) -> str:
         return f"SessionStore({self.directory!r})"
@@ -194,19 +200,31 @@ class SessionStore:
         """A descriptor of the checked folder; ``None`` when it does not exist (and not ``create``)."""
         if create:
             try:
-                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                if self.follow:
+                    os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                else:
+                    os.mkdir(self.directory, mode=0o700)  # the temporary directory itself must exist
             except FileExistsError:
-                pass  # a file or a dangling symlink in the way: the open below reports it
+                pass  # ours from before, or someone else's, a file or a symlink: the checks below tell
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if self.follow else os.O_NOFOLLOW)
         try:
-            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | _NONBLOCK)
+            fd = _open(self.directory, flags | _NONBLOCK)
         except FileNotFoundError:
             if create:
                 raise
             return None
+        except OSError as error:
+            if not self.follow and error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise SessionStoreRefused(
+                    f"The session store folder {self.directory} is not a folder of yours but "
+                    f"{'a symbolic link' if os.path.islink(self.directory) else 'something else'} that "
+                    "someone put in its place; its sessions are ignored. Remove it, or set session_cache "
+                    "to a folder of your own (or to none).") from None
+            raise
         try:
             self._check(os.fstat(fd), self.directory, folder=True)
         except BaseException:
-            os.close(fd)
+            _close(fd)
             raise
         return fd
 
@@ -238,7 +256,7 @@ class SessionStore:
         path = os.path.join(self.directory, name)
         symlink = False
         try:
-            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | _NONBLOCK, 0o600, dir_fd=directory_fd)
+            fd = _open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | _NONBLOCK, 0o600, dir_fd=directory_fd)
         except OSError as error:
             if error.errno != errno.ELOOP:
                 raise
@@ -249,7 +267,7 @@ class SessionStore:
         try:
             self._check(os.fstat(fd), os.path.join(self.directory, name), folder=False)
         except BaseException:
-            os.close(fd)
+            _close(fd)
             raise
         return fd
 
@@ -268,9 +286,9 @@ class SessionStore:
             try:
                 return _read_entry(fd)
             finally:
-                os.close(fd)
+                _close(fd)
         finally:
-            os.close(directory_fd)
+            _close(directory_fd)
 
     def write(self, key: str, entry: StoredSession, replace_only: bool = False, force: bool = False) -> bool:
         """Replace the entry for ``key`` atomically (rename), never with an older token.
@@ -295,8 +313,8 @@ class SessionStore:
                 return False  # another process stored a newer renewal meanwhile: newest wins
             data = json.dumps({"format": FORMAT, **entry._asdict()}).encode()
             temporary = f"{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=directory_fd)
+            fd = _open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                       dir_fd=directory_fd)
             try:
                 try:
                     os.fchmod(fd, 0o600)  # whatever the umask
@@ -304,7 +322,7 @@ class SessionStore:
                     while view:  # a short write (a nearly full disk) is continued, or fails below
                         view = view[os.write(fd, view):]
                 finally:
-                    os.close(fd)
+                    _close(fd)
                 os.replace(temporary, key + ".session", src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
             except BaseException:
                 # A full disk (ENOSPC), a file size limit (EFBIG), an interrupt: no temporary file stays.
@@ -313,7 +331,7 @@ class SessionStore:
                 raise
             return True
         finally:
-            os.close(directory_fd)
+            _close(directory_fd)
 
     def _read_at(self, directory_fd: int, key: str) -> StoredSession | None:
         try:
@@ -325,7 +343,7 @@ class SessionStore:
         try:
             return _read_entry(fd)
         finally:
-            os.close(fd)
+            _close(fd)
 
     def remove(self, key: str) -> bool:
         """Delete the entry for ``key``; True when there was one."""
@@ -338,7 +356,7 @@ class SessionStore:
         except FileNotFoundError:
             return False
         finally:
-            os.close(directory_fd)
+            _close(directory_fd)
 
     # -- the login lock -----------------------------------------------------------------------
 
@@ -350,11 +368,11 @@ class SessionStore:
         try:
             fd = self._open_file(directory_fd, key + ".lock", os.O_RDWR | os.O_CREAT)
         finally:
-            os.close(directory_fd)
+            _close(directory_fd)
         try:
             yield LoginLock(fd)
         finally:
-            os.close(fd)  # releases the flock; so does the kernel when a holder dies
+            _close(fd)  # releases the flock; so does the kernel when a holder dies
 
 
 class LoginLock:
@@ -418,6 +436,42 @@ def _read_entry(fd: int) -> StoredSession | None:
     # file plus what was left then: a writer with a skewed clock cannot end the session for the others.
     written = os.fstat(fd).st_mtime
     return entry._replace(expires_at=written + entry.expires_in)
+
+
+# Every descriptor the store holds open, so that a forked child closes its copies at once: a
+# child that kept the copy of a lock file's descriptor would hold the parent's flock (it belongs to
+# the open file, which both share) for as long as the child lives, and make the parent's waiting
+# peers wait for nothing. Opening and closing happen under a lock that a fork also takes, so no
+# descriptor is forked between its open and its registration.
+_open_fds: set[int] = set()
+_fds_lock = threading.Lock()
+
+
+def _open(path: str, flags: int, mode: int = 0o777, dir_fd: int | None = None) -> int:
+    with _fds_lock:
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+        _open_fds.add(fd)
+        return fd
+
+
+def _close(fd: int) -> None:
+    with _fds_lock:
+        _open_fds.discard(fd)
+        os.close(fd)
+
+
+def _after_fork_in_child() -> None:
+    global _fds_lock
+    for fd in _open_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # the child's copy only: the parent's descriptor and lock stay as they are
+    _open_fds.clear()
+    _fds_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=lambda: _fds_lock.acquire(), after_in_parent=lambda: _fds_lock.release(),
+                        after_in_child=_after_fork_in_child)
 
 
 def _decode(data: bytes) -> StoredSession | None:
@@ -489,14 +543,30 @@ def resolve(setting: str) -> tuple[SessionStore | None, str]:
         return SessionStore(setting, explicit=True), f"session_cache = {setting}"
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if not runtime:
-        return None, ("$XDG_RUNTIME_DIR is not set (no per-user runtime folder); set session_cache to a "
-                      "folder to share sessions anyway")
-    if not os.path.isabs(runtime):
-        return None, "$XDG_RUNTIME_DIR is not an absolute path"
-    try:
-        info = os.stat(runtime)
-    except OSError as error:
-        return None, f"$XDG_RUNTIME_DIR {runtime} cannot be used ({error.strerror})"
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077:
-        return None, f"$XDG_RUNTIME_DIR {runtime} is not a private folder of this user"
-    return SessionStore(os.path.join(runtime, SUBDIRECTORY), explicit=False), "$XDG_RUNTIME_DIR"
+        why = "$XDG_RUNTIME_DIR is not set"
+    elif not os.path.isabs(runtime):
+        why = "$XDG_RUNTIME_DIR is not an absolute path"
+    else:
+        try:
+            info = os.stat(runtime)
+        except OSError as error:
+            why = f"$XDG_RUNTIME_DIR {runtime} cannot be used ({error.strerror})"
+        else:
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not stat.S_IMODE(info.st_mode) & 0o077:
+                return SessionStore(os.path.join(runtime, SUBDIRECTORY), explicit=False), "$XDG_RUNTIME_DIR"
+            why = f"$XDG_RUNTIME_DIR {runtime} is not a private folder of this user"
+    folder = temporary_folder()
+    return SessionStore(folder, explicit=False, follow=False), f"{why}: the per-user folder in the temporary directory"
+
+
+def temporary_folder() -> str:
+    """``${TMPDIR:-/tmp}/linkahead-sessions-<uid>``: the store where there is no ``$XDG_RUNTIME_DIR``.
+
+    The place ssh-agent and tmux choose. ``$TMPDIR`` counts when it is an absolute path (macOS
+    gives each user a private one); the folder is created 0700 on first use and checked like any
+    store folder, and additionally never followed through a symbolic link.
+    """
+    base = os.environ.get("TMPDIR") or ""
+    if not os.path.isabs(base):
+        base = "/tmp"  # noqa: S108 -- the per-user folder below it is created 0700 and checked on every use
+    return os.path.join(base, f"{SUBDIRECTORY}-{os.geteuid()}")

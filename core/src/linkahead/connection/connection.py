@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -222,6 +223,15 @@ class _Connection:
         if self._auth is None:
             raise ConfigurationError("The connection is not configured; call linkahead.configure_connection().")
         return self._auth
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (by ``multiprocessing``, Dask), a connection carries its options, never a secret.
+
+        See :mod:`linkahead.connection.pickling`.
+        """
+        from .pickling import reduce_connection
+
+        return reduce_connection(self)
 
     def close(self) -> None:
         """Drop the session and close pooled connections (no logout request is sent)."""
@@ -652,3 +662,13 @@ def get_connection() -> _Connection:
 
 _configure_lock = threading.Lock()
 
+
+def _after_fork_in_child() -> None:
+    """A forked child never waits for a lock that a parent's thread held at the fork."""
+    global _configure_lock
+    _configure_lock = threading.Lock()
+    _Connection._Connection__instance_lock = threading.Lock()  # type: ignore[attr-defined]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

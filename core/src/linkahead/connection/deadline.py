@@ -13,6 +13,7 @@ that another request is using by then.
 
 from __future__ import annotations
 
+import _thread
 import heapq
 import http.client
 import itertools
@@ -99,16 +100,21 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Deadline]] = []
         self._counter = itertools.count()
         self._condition = threading.Condition(threading.Lock())
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._finished = 0
 
     def watch(self, deadline: Deadline) -> None:
         with self._condition:
             first = not self._heap or deadline.at < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.at, next(self._counter), deadline))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="linkahead-deadlines", daemon=True)
-                self._thread.start()
+            if not self._started:
+                # The low-level start does not wait until the new thread has run once, as
+                # threading.Thread.start() does: on a busy machine (a login node, a loaded CI
+                # runner) that hand-shake kept the first request waiting for the scheduler for
+                # tens of milliseconds. The thread is a daemon (never joined at exit) either way;
+                # _run never returns.
+                self._started = True
+                _thread.start_new_thread(self._run, ())
             elif first:
                 self._condition.notify()
 

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, quote_plus, urlencode
@@ -143,6 +144,21 @@ class _RejectedUnderLock(Exception):
         self.credentials = credentials
 
 
+# Every AuthSession of the process: a forked child gives each a fresh lock (a parent's thread may
+# have held it, logging in, at the moment of the fork; in the child nobody would ever release it).
+# The child keeps the session token: it is the same OS user's session, as the session store shares it.
+_sessions: weakref.WeakSet[AuthSession] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for session in list(_sessions):
+        session._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _margin(lifetime: float) -> float:
     return min(MAX_MARGIN, max(lifetime, 0.0) / 10.0)
 
@@ -180,6 +196,7 @@ class AuthSession:
         self._config = config
         self._send = send
         self._lock = threading.Lock()
+        _sessions.add(self)
         self._state = SessionState(generation=0)
         self._store: SessionStore | None = None
         self._store_reason = "the password method never logs in with a password"
@@ -834,7 +851,7 @@ class AuthSession:
 
     def _tell_login_result(self, credentials: PasswordCredentials, accepted: bool) -> None:
         """The ``login_result`` hook, for plugins that implement it."""
-        if not self._method.manager.hook.login_result.get_hookimpls():
+        if not self._method.implements("login_result"):
             return
         from ..plugins import _time_limit
 

@@ -33,6 +33,7 @@ import re
 import ssl
 import sys
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from types import FrameType
 from typing import Any, Protocol
@@ -329,17 +330,30 @@ class RequestsTransport:
             max_size=config.get("max_decompressed_size", DEFAULT_MAX_DECOMPRESSED_SIZE),
             max_ratio=config.get("max_compression_ratio", DEFAULT_MAX_COMPRESSION_RATIO),
         )
+        self._session = self._new_session()
+        _transports.add(self)
+        if self._context.proxy:
+            logger.debug("Using the proxy %s for %s.", redact_proxy_url(self._context.proxy), base_url)
+
+    def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False
         session.cookies.set_policy(_RefuseAllCookies())
-        session.verify = verify
-        session.proxies = dict(proxies)
+        session.verify = self._verify
+        session.proxies = dict(self._proxies)
         adapter = _DeadlineAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        self._session = session
-        if self._context.proxy:
-            logger.debug("Using the proxy %s for %s.", redact_proxy_url(self._context.proxy), base_url)
+        return session
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts with an empty pool: the parent's sockets stay the parent's.
+
+        The old session is not closed -- closing is the parent's business, and the child's copies
+        of its descriptors go when the old session is collected (closing a copy sends nothing).
+        """
+        if self._session is not None:
+            self._session = self._new_session()
 
     @property
     def base_url(self) -> str:
@@ -401,6 +415,18 @@ class RequestsTransport:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+_transports: weakref.WeakSet[RequestsTransport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_transports):
+        transport._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- configuration checks and warnings ----------------------------------------------------------
