@@ -120,6 +120,14 @@ def _warn_if_on_disk(directory: str) -> None:
     from ..session_store import file_system_type, in_memory
 
     parent = os.path.dirname(directory)
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if not runtime or os.path.realpath(parent) != os.path.realpath(runtime):
+        # The per-user folder in the temporary directory (no private $XDG_RUNTIME_DIR): disk or
+        # memory is whatever the system's temporary directory is, as for tmux's and ssh-agent's
+        # sockets, and documented so; a warning in every script would make the default unusable.
+        logger.debug("The session store %s is in the temporary directory (file system %s).", directory,
+                     file_system_type(parent))
+        return
     if parent in _warned_on_disk or in_memory(parent) is not False:
         return
     _warned_on_disk.add(parent)
