@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 PASSWORD = "admin-Pa55word"  # DEFAULT_USERS["admin"] of the embedded server
 BIN_DIR = Path(sys.executable).parent
@@ -258,7 +259,7 @@ def test_login_with_a_one_time_token(linkahead_server: LinkAheadTestServer) -> N
 
 def test_login_with_input_asks_on_the_terminal(linkahead_server: LinkAheadTestServer) -> None:
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(SCRIPT, ["login", "--url", linkahead_server.url, "--method", "input", "-v"],
+    child = Terminal(SCRIPT, ["login", "--url", linkahead_server.url, "--method", "input", "-v"],
                           env={**os.environ, "COLUMNS": "100"}, cwd=os.getcwd(), timeout=30, encoding="utf-8")
     try:
         child.expect("User name for ")

@@ -21,6 +21,7 @@ import pexpect
 import pytest
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 from linkahead_auth_exec import CredentialCommandError
 
 # The program the user runs: one request, then a report of how it went and of the terminal's state.
@@ -87,8 +88,8 @@ def started(helper: Path) -> dict[str, Any] | None:
     return json.loads(marker.read_text()) if marker.exists() else None
 
 
-def spawn(server: LinkAheadTestServer, **options: Any) -> pexpect.spawn[str]:
-    return pexpect.spawn(sys.executable, ["-c", PROGRAM, server.url, json.dumps(options)],
+def spawn(server: LinkAheadTestServer, **options: Any) -> Terminal:
+    return Terminal(sys.executable, ["-c", PROGRAM, server.url, json.dumps(options)],
                          env=dict(os.environ), encoding="utf-8", timeout=30)
 
 
