@@ -267,7 +267,7 @@ def test_login_with_input_asks_on_the_terminal(linkahead_server: LinkAheadTestSe
         child.expect("Password for admin at ")
         child.sendline(PASSWORD)
         child.expect(pexpect.EOF)
-        transcript = child.before
+        transcript = str(child.before)
     finally:
         child.close()
     assert child.exitstatus == 0, transcript
