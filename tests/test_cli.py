@@ -321,7 +321,7 @@ def test_logout_calls_the_methods_forget_hook(linkahead_server: LinkAheadTestSer
     assert "with password method memo (linkahead-auth-memo-test 0.1)" in login.stdout
     logout = run("logout", *common, env=env)
     assert logout.returncode == 0, logout.stderr
-    assert f"Asked password method 'memo' to forget what it keeps for {linkahead_server.url}" in logout.stdout
+    assert f"Password method 'memo' was told to forget what it keeps for {linkahead_server.url}" in logout.stdout
     assert forgot.read_text() == linkahead_server.url
 
 
@@ -505,7 +505,8 @@ def test_demo_logs_in_with_the_standard_methods(tmp_path: Path) -> None:
         assert f"  {method:<16} OK       authenticated as " in result.stdout
     result = run("demo", "--method", "input", env=env)
     assert result.returncode == 0
-    assert "  input            skipped  (needs outside help" in result.stdout
+    assert ("  input            skipped  (asks a person at a terminal for the password; the demo runs "
+            "unattended)") in result.stdout
     assert PASSWORD not in result.stdout + result.stderr
 
 

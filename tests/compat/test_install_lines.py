@@ -46,8 +46,8 @@ ORIGINAL_ENV = dict(os.environ)
 CACHE = Path(ORIGINAL_ENV.get("LINKAHEAD_COMPAT_CACHE") or Path.home() / ".cache" / "linkahead-connection" / "compat")
 PIP_TIMEOUT = 600
 # Third-party requirements the docs name besides our dependencies; the wheelhouse holds them.
-EXTRA_REQUIREMENTS = ("pip", "linkahead==0.21.0", "jsonschema", "hatchling", "editables", "build", "twine", "trustme", "pexpect",
-                      "keyrings.alt", "requests[socks]", "pytest")
+EXTRA_REQUIREMENTS = ("pip", "linkahead==0.21.0", "jsonschema", "hatchling", "editables", "build", "twine", "trustme",
+                      "pexpect", "keyrings.alt", "requests[socks]", "pytest")
 GUIDES = {"docs/writing-a-plugin.rst", "docs/examples/acme-sso/README.md"}  # their lines run in the plugin's folder
 PLACEHOLDER = re.compile(r"<[^>]*>|\.\.\.")
 PIP_LINE = re.compile(r"(?:^|[\s`$(])((?:uv\s+)?(?:[\w./-]*python3?\s+-m\s+)?(?:[\w./-]*/)?pip\s+install\s[^`\n#]*)")
@@ -316,7 +316,7 @@ def _literal_block_after(document: Path, lead: str) -> str:
 def test_the_plugin_guide_commands_run_as_written(installer: Installer, tmp_path: Path) -> None:
     """The guide's "check it as a user" and "run its tests" commands, with bash, in a copy of the example."""
     guide = REPO / "docs" / "writing-a-plugin.rst"
-    home = tmp_path / "home"
+    home = tmp_path / "reader-home"
     home.mkdir()
     shutil.copytree(installer.ours, home / "linkahead-wheels")  # what the guide's `pip wheel -w` line makes
     folder = tmp_path / "acme-sso"
