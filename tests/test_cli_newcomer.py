@@ -110,3 +110,22 @@ def test_serve_says_to_keep_its_ini_private() -> None:
         process.terminate()
         process.communicate(timeout=30)
     assert any("chmod 600 pylinkahead.ini" in line for line in lines), "".join(lines)
+
+
+@pytest.mark.parametrize("prompt", ["User name for ", "Password for admin at "])
+def test_ctrl_c_at_an_input_prompt_ends_the_command(linkahead_server: LinkAheadTestServer, prompt: str) -> None:
+    import pexpect
+    from linkahead.testing.terminal import Terminal
+
+    with Terminal(SCRIPT, ["login", "--url", linkahead_server.url, "--method", "input"],
+                  env={**os.environ, "COLUMNS": "100"}, cwd=os.getcwd(), timeout=30) as child:
+        if prompt.startswith("Password"):
+            child.expect("User name for ")
+            child.sendline("admin")
+        child.expect(prompt)
+        child.sendintr()
+        child.expect(pexpect.EOF)  # the command ended: nothing waits for more input
+        transcript = str(child.before)
+    assert child.exitstatus not in (None, 0), transcript
+    assert "cancelled" in transcript or "interrupted" in transcript, transcript
+    assert linkahead_server.counters.logins == 0
