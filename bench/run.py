@@ -436,14 +436,23 @@ def git_commit() -> str:
 
 
 def simple_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """An reStructuredText simple table -- also readable as printed text."""
+    """A reStructuredText grid table -- also readable as printed text.
+
+    A grid table, not a simple one: in a simple table a row whose first cell is empty continues
+    the row above, which merged "first wave" and "second wave" into one cell.
+    """
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    rule = "  ".join("=" * width for width in widths)
+
+    def rule(character: str) -> str:
+        return "+" + "+".join(character * (width + 2) for width in widths) + "+"
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+        return "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
 
-    return [rule, line(header), rule, *(line(row) for row in rows), rule]
+    out = [rule("-"), line(header), rule("=")]
+    for row in rows:
+        out += [line(row), rule("-")]
+    return out
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -624,8 +633,10 @@ def write_rst(path: Path, lines: list[str], plot: Path | None) -> None:
     body = [RESULTS_BEGIN, "", *lines, ""]
     if plot is not None and plot.exists():
         body += [f".. image:: {Path(os.path.relpath(plot, path.parent)).as_posix()}",
-                 "   :alt: per-request CPU and wall time, cold start and peak memory, logins under threads",
-                 "   :width: 100%", ""]
+                 "   :alt: per-request CPU and wall time, cold start and peak memory, logins under threads "
+                 "and from processes",
+                 "   :class: full-width",
+                 f"   :target: {Path(os.path.relpath(plot, path.parent)).as_posix()}", ""]
     path.write_text(text[:begin] + "\n".join(body) + "\n" + text[end:])
 
 
@@ -640,8 +651,12 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     pyplot: Any = importlib.import_module("matplotlib.pyplot")
     waves = results.get("process_logins")
     panels = 4 if waves else 3
-    figure, axes = pyplot.subplots(1, panels, figsize=(5 * panels, 4.8), constrained_layout=True)
+    # Two by two, about 1200 x 950 pixels: readable at full page width (docs/_static/custom.css).
+    figure, grid = pyplot.subplots(2, 2, figsize=(12, 9.5), constrained_layout=True)
+    axes = list(grid.flat)
     left, middle, right = axes[:3]
+    if panels == 3:
+        axes[3].set_visible(False)
     short = {"connection": "linkahead-\nconnection", "session": "Session\ntrust_env=True",
              "session-noenv": "Session\ntrust_env=False", "session-nojar": "Session trust_env\n=False, no jar",
              "legacy": "legacy\nlinkahead 0.21"}
@@ -703,7 +718,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     figure.suptitle(f"linkahead-connection benchmarks ({results['machine']['date']}, "
                     f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return True
 

@@ -30,7 +30,9 @@ nitpicky = False
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 exclude_patterns = ["_build", "_ext", "examples/*/README.md", "examples/**/README.md"]
 html_theme = "alabaster"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # wider pages, visibly scrolling code blocks (docs/_static/custom.css)
+html_theme_options = {"page_width": "min(1400px, 96vw)", "sidebar_width": "230px"}
 templates_path: list[str] = []
 
 # Doctests run against the embedded server; they must never read the builder's own configuration.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 PASSWORD = "admin-Pa55word"  # DEFAULT_USERS["admin"] of the embedded server
 BIN_DIR = Path(sys.executable).parent
@@ -258,7 +259,7 @@ def test_login_with_a_one_time_token(linkahead_server: LinkAheadTestServer) -> N
 
 def test_login_with_input_asks_on_the_terminal(linkahead_server: LinkAheadTestServer) -> None:
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(SCRIPT, ["login", "--url", linkahead_server.url, "--method", "input", "-v"],
+    child = Terminal(SCRIPT, ["login", "--url", linkahead_server.url, "--method", "input", "-v"],
                           env={**os.environ, "COLUMNS": "100"}, cwd=os.getcwd(), timeout=30, encoding="utf-8")
     try:
         child.expect("User name for ")
@@ -266,7 +267,7 @@ def test_login_with_input_asks_on_the_terminal(linkahead_server: LinkAheadTestSe
         child.expect("Password for admin at ")
         child.sendline(PASSWORD)
         child.expect(pexpect.EOF)
-        transcript = child.before
+        transcript = str(child.before)
     finally:
         child.close()
     assert child.exitstatus == 0, transcript
@@ -320,7 +321,7 @@ def test_logout_calls_the_methods_forget_hook(linkahead_server: LinkAheadTestSer
     assert "with password method memo (linkahead-auth-memo-test 0.1)" in login.stdout
     logout = run("logout", *common, env=env)
     assert logout.returncode == 0, logout.stderr
-    assert f"Asked password method 'memo' to forget what it keeps for {linkahead_server.url}" in logout.stdout
+    assert f"Password method 'memo' was told to forget what it keeps for {linkahead_server.url}" in logout.stdout
     assert forgot.read_text() == linkahead_server.url
 
 
@@ -505,7 +506,8 @@ def test_demo_logs_in_with_the_standard_methods(tmp_path: Path) -> None:
         assert f"  {method:<16} OK       authenticated as " in result.stdout
     result = run("demo", "--method", "input", env=env)
     assert result.returncode == 0
-    assert "  input            skipped  (needs outside help" in result.stdout
+    assert ("  input            skipped  (asks a person at a terminal for the password; the demo runs "
+            "unattended)") in result.stdout
     assert PASSWORD not in result.stdout + result.stderr
 
 

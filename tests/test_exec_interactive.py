@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pexpect
 import pytest
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 from linkahead_auth_exec import CredentialCommandError
 
 # The program the user runs: one request, then a report of how it went and of the terminal's state.
@@ -87,8 +88,8 @@ def started(helper: Path) -> dict[str, Any] | None:
     return json.loads(marker.read_text()) if marker.exists() else None
 
 
-def spawn(server: LinkAheadTestServer, **options: Any) -> pexpect.spawn[str]:
-    return pexpect.spawn(sys.executable, ["-c", PROGRAM, server.url, json.dumps(options)],
+def spawn(server: LinkAheadTestServer, **options: Any) -> Terminal:
+    return Terminal(sys.executable, ["-c", PROGRAM, server.url, json.dumps(options)],
                          env=dict(os.environ), encoding="utf-8", timeout=30)
 
 
@@ -170,23 +171,46 @@ def test_the_terminal_is_restored_when_the_command_is_killed_mid_prompt(linkahea
 
 
 def test_ctrl_c_at_the_prompt_stops_the_command(linkahead_server: LinkAheadTestServer, device_helper: Path) -> None:
+    # exec_timeout far beyond the expect bound: only the Ctrl-C itself can end the command in time.
     child = spawn(linkahead_server, exec_command=[sys.executable, str(device_helper)],
-                  exec_interactive="if-available")
+                  exec_interactive="if-available", exec_timeout=600)
     try:
         child.expect("press Enter: ")
         child.sendintr()  # the command has its own session: only the program gets SIGINT
         child.expect("INTERRUPTED")
         child.expect("ECHO on")
-        child.expect(pexpect.EOF)
+        child.expect(pexpect.EOF)  # the command no longer holds the terminal open
     finally:
         child.close(force=True)
     info = started(device_helper)
     assert info is not None
-    pid = info["pid"]
-    deadline = time.monotonic() + 10  # SIGKILL is asynchronous; the bound only guards against a hang
-    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z" and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not Path(f"/proc/{pid}").exists() or _state(pid) == "Z"
+    # Killed and reaped before the KeyboardInterrupt left run_command; at most a zombie handed to init.
+    assert not Path(f"/proc/{info['pid']}").exists() or _state(info["pid"]) == "Z"
+
+
+def test_ctrl_c_while_the_command_starts_kills_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The race a person hits on a busy machine: Ctrl-C after the fork, before run_command holds the
+    # process it could kill. No outside timing can force that moment, so the real Popen is wrapped
+    # to deliver the SIGINT exactly then (this test runs in pytest's main thread, where SIGINT is
+    # KeyboardInterrupt). Without the hold the command would keep running, unowned.
+    from linkahead_auth_exec import runner
+
+    pids: list[int] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_ctrl_c(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = real_popen(*args, **kwargs)
+        pids.append(process.pid)
+        signal.raise_signal(signal.SIGINT)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)  # the module runner uses
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_command([sys.executable, "-c", "import time; time.sleep(600)"], dict(os.environ), timeout=600)
+    monkeypatch.undo()
+    assert len(pids) == 1
+    assert not Path(f"/proc/{pids[0]}").exists()  # killed and reaped, not left behind
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
 
 
 def _state(pid: int) -> str:

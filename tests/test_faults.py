@@ -163,8 +163,11 @@ def test_connection_closed_mid_response(linkahead_server: LinkAheadTestServer, p
     assert not isinstance(info.value, LinkAheadTimeoutError)
     assert f"{linkahead_server.url}{path}" in str(info.value)
     assert "broke before the whole answer arrived" in str(info.value)
-    # A request is not repeated; a broken login is sent once more (issue 13 item 15) and no further.
-    assert linkahead_server.counters.requests == (2 if path == "login" else 1)
+    # A broken login is sent once more (issue 13 item 15) and no further. A GET whose connection
+    # was closed before any answer is sent once more too (issue 19: a kept-alive connection a proxy
+    # had just dropped); one whose answer broke off is not repeated.
+    repeated = path == "login" or fault.drop
+    assert linkahead_server.counters.requests == (2 if repeated else 1)
     linkahead_server.fault = None
     assert connection.retrieve(["Entity"]).read().startswith(b"<Response")
 

@@ -26,6 +26,7 @@ import pexpect
 import pytest
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 from linkahead_auth_keyring import delete_password, demo_config, service_name, store_password
 from linkahead_auth_keyring.__main__ import main as keyring_cli
 
@@ -279,15 +280,15 @@ def test_unwritable_keyring_file_names_backend_and_hides_password(
 # -- the terminal ----------------------------------------------------------------------------------
 
 
-def spawn_login(env: dict[str, str], script_dir: Path) -> pexpect.spawn[str]:
+def spawn_login(env: dict[str, str], script_dir: Path) -> Terminal:
     script = script_dir / "login.py"
     script.write_text(LOGIN_SCRIPT)
-    child = pexpect.spawn(sys.executable, [str(script)], env=env, encoding="utf-8", timeout=30)
+    child = Terminal(sys.executable, [str(script)], env=env, encoding="utf-8", timeout=30)
     child.logfile_read = io.StringIO()  # everything the terminal showed
     return child
 
 
-def terminal_output(child: pexpect.spawn[str]) -> str:
+def terminal_output(child: Terminal) -> str:
     assert isinstance(child.logfile_read, io.StringIO)
     return child.logfile_read.getvalue()
 

@@ -20,6 +20,7 @@ import pytest
 from linkahead import Credentials, PasswordCredentials, hookimpl
 from linkahead.exceptions import LinkAheadConnectionError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 PLAINTEXT = "keyrings.alt.file.PlaintextKeyring"
 SERVICE_PREFIX = "linkahead \u2014 "
@@ -62,7 +63,7 @@ def stored(env: dict[str, str], url: str) -> str | None:
 def login_on_a_terminal(env: dict[str, str], tmp_path: Path, answers: list[str]) -> tuple[int, str]:
     script = tmp_path / "login.py"
     script.write_text(LOGIN_SCRIPT)
-    child = pexpect.spawn(sys.executable, [str(script)], env=env, encoding="utf-8", timeout=TIMEOUT)
+    child = Terminal(sys.executable, [str(script)], env=env, encoding="utf-8", timeout=TIMEOUT)
     child.logfile_read = io.StringIO()
     try:
         for answer in answers:

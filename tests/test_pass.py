@@ -352,7 +352,7 @@ def test_entry_missing_lists_close_entries(linkahead_server: LinkAheadTestServer
 def test_entry_missing_without_close_entries(linkahead_server: LinkAheadTestServer, store: PassStore) -> None:
     store.insert("mail/work", "x")
     _configure(linkahead_server, username="admin", password_identifier="zzz")
-    with pytest.raises(ConfigurationError, match=r"The store has 1 entries; list them with 'pass ls'"):
+    with pytest.raises(ConfigurationError, match=r"The store has 1 entry; list them with 'pass ls'"):
         _whoami()
 
 

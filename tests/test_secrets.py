@@ -16,6 +16,7 @@ from linkahead import HeaderCredentials, PasswordCredentials, TokenCredentials
 from linkahead.connection.connection import _Connection
 from linkahead.exceptions import LinkAheadException
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_input_on_a_terminal_at_debug_level(linkahead_server: LinkAheadTestServe
         print("DONE")
     """)
     env = dict(os.environ, SERVER_URL=linkahead_server.url)
-    child = pexpect.spawn(sys.executable, ["-c", script], env=env, encoding="utf-8", timeout=20)
+    child = Terminal(sys.executable, ["-c", script], env=env, encoding="utf-8", timeout=20)
     try:
         child.expect("Password for admin at ")
         child.sendline(linkahead_server.users["admin"])

@@ -27,6 +27,7 @@ from linkahead import PasswordCredentials, hookimpl, plugins
 from linkahead.exceptions import LinkAheadException
 from linkahead.testing import LinkAheadTestServer, RequestInfo
 from linkahead.testing.server import Fault
+from linkahead.testing.terminal import Terminal
 
 CLI = str(Path(sys.executable).with_name("linkahead-auth"))
 TIMEOUT = (2.0, 0.5)
@@ -254,7 +255,7 @@ def test_input_on_a_terminal_with_a_restart_and_a_fault(linkahead_server: LinkAh
     server = linkahead_server
     server.fault = audit.record_requests
     env = dict(os.environ, SERVER_URL=server.url)
-    child = pexpect.spawn(sys.executable, ["-c", script], env=env, encoding="utf-8", timeout=30)
+    child = Terminal(sys.executable, ["-c", script], env=env, encoding="utf-8", timeout=30)
     try:
         child.expect("Password for admin at ")
         child.sendline(server.users["admin"])

@@ -17,6 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 PASSWORD = "admin-Pa55word"  # DEFAULT_USERS["admin"] of the embedded server
 TIMEOUT = 60
@@ -51,7 +52,7 @@ def script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def on_a_terminal(env: dict[str, str], argv: list[str]) -> str:
     """Run ``argv`` on a pseudo-terminal, type the password when asked; the transcript."""
-    child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=TIMEOUT, encoding="utf-8")
+    child = Terminal(argv[0], argv[1:], env=env, timeout=TIMEOUT, encoding="utf-8")
     try:
         child.expect("Password for admin at ")
         child.sendline(PASSWORD)

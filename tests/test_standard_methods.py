@@ -14,6 +14,7 @@ import pexpect
 import pytest
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 LOGIN_SCRIPT = textwrap.dedent(
     """
@@ -56,7 +57,7 @@ def test_plain_is_the_default_method(linkahead_server: LinkAheadTestServer) -> N
 
 
 def test_input_asks_on_the_terminal(linkahead_server: LinkAheadTestServer) -> None:
-    child = pexpect.spawn(
+    child = Terminal(
         sys.executable, ["-c", LOGIN_SCRIPT], env=script_env(linkahead_server), encoding="utf-8", timeout=20
     )
     try:
@@ -73,7 +74,7 @@ def test_input_asks_on_the_terminal(linkahead_server: LinkAheadTestServer) -> No
 
 
 def test_input_asks_again_after_a_wrong_password(linkahead_server: LinkAheadTestServer) -> None:
-    child = pexpect.spawn(
+    child = Terminal(
         sys.executable, ["-c", LOGIN_SCRIPT], env=script_env(linkahead_server, SERVER_USER="admin"),
         encoding="utf-8", timeout=20,
     )

@@ -29,7 +29,11 @@ from linkahead.testing import LinkAheadTestServer
 
 PASSWORD = "admin-Pa55word"
 PROXY_PASSWORD = "Pr0xy-s3cret"
-READY_TIMEOUT = 10.0
+# Bounds of the waits below, which end as soon as the proxy has logged the line or accepted the
+# connection: generous, because on a busy machine a proxy process can be scheduled late; the
+# bounds only keep a broken proxy from hanging the suite.
+READY_TIMEOUT = 30.0
+LOG_TIMEOUT = 30.0
 
 
 # -- proxy processes -------------------------------------------------------------------------
@@ -65,7 +69,7 @@ class ProxyProcess:
         """Forget what was logged so far (start-up chatter, earlier requests)."""
         self._log_offset = len(self.log_path.read_text(encoding="utf-8", errors="replace"))
 
-    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
+    def wait_for_log(self, text: str, timeout: float = LOG_TIMEOUT) -> str:
         """The log once it contains ``text``; fails after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:

@@ -290,9 +290,20 @@ def _error_info(error: BaseException, formatter: RedactingFormatter | None = Non
             "message": formatter.redact(message) if formatter is not None else redact_url_passwords(message)}
 
 
+# Advice the core words for Python callers, and what it means at the shell.
+_CLI_ADVICE = (
+    ("and configure the connection again.", "and run the command again (pylinkahead.ini or the options)."),
+    ("Get a new token and configure the connection again.",
+     "Get a new token, put it into auth_token in pylinkahead.ini, and run the command again."),
+    ("call linkahead.configure_connection().", "give --url or write a pylinkahead.ini (see linkahead-auth config)."),
+)
+
+
 def _one_line(error: BaseException) -> str:
-    text = error.msg if isinstance(error, LinkAheadException) else str(error)
-    return " ".join(text.split())
+    text = " ".join((error.msg if isinstance(error, LinkAheadException) else str(error)).split())
+    for python, shell in _CLI_ADVICE:
+        text = text.replace(python, shell)
+    return text
 
 
 def _print_json(out: TextIO, data: dict[str, Any]) -> None:
@@ -452,6 +463,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         config = connection.config
         report.update(url=config["url"], username=config.get("username"), method=_method_info(connection.method))
         report["session"] = _shared_json(connection.auth.shared_session())  # before a login may store one
+        if _one_time_token(connection) and not args.json:
+            out.write("Note: auth_token is a one-time token; this check logs in with it and so uses it up. "
+                      "Get a new one for the next program (linkahead-auth login shares the session instead).\n")
+            out.flush()
         report["user"] = who_am_i(connection)
         report["ok"] = True
     except LinkAheadException as error:
@@ -462,6 +477,19 @@ def cmd_status(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
         return EXIT_OK if report["ok"] else EXIT_FAILURE
     _status_text(out, report)
     return EXIT_OK if report["ok"] else EXIT_FAILURE
+
+
+def _one_time_token(connection: _Connection) -> bool:
+    """Whether the connection logs in with a one-time token (which its first login uses up)."""
+    from .tokens import parse_token
+
+    token = connection.config.get("auth_token") if connection.method.name == "auth_token" else None
+    if not isinstance(token, str) or not token:
+        return False
+    try:
+        return parse_token(token).kind == "O"
+    except ValueError:
+        return False
 
 
 def _status_text(out: TextIO, report: dict[str, Any]) -> None:
@@ -685,15 +713,14 @@ def cmd_logout(args: argparse.Namespace, out: TextIO, formatter: RedactingFormat
     elif store:
         out.write(f"No session to end: the session store {store} holds none for {url}.\n")
     if forgets:
-        out.write(f"Asked password method {method.name!r} to forget what it keeps for {url} "
-                  "(what that is: see the method's documentation).\n")
+        out.write(_forgot_text(method.name, connection.config, url))
     elif method.name in _KEEP_NOTHING:
         out.write(f"Password method {method.name!r} keeps nothing to forget "
                   "(its credentials come from the configuration, a prompt or the password store).\n")
     else:
         # Without the hook we cannot know what the method keeps; do not claim it keeps nothing.
-        out.write(f"Password method {method.name!r} has no forget hook, so nothing it may keep was "
-                  "dropped (what it keeps: see the method's documentation).\n")
+        out.write(f"Password method {method.name!r} has no forget hook: whatever it may keep for {url} "
+                  "was left as it is.\n")
     return EXIT_OK
 
 
@@ -721,6 +748,20 @@ def cmd_token(args: argparse.Namespace, out: TextIO, formatter: RedactingFormatt
     else:
         out.write(token + "\n")
     return EXIT_OK
+
+
+def _forgot_text(name: str, config: Any, url: str) -> str:
+    """What the forget hook of a standard method did, in plain words; a general line for others."""
+    if name == "keyring":
+        user = config.get("username")
+        if config.get("keyring_delete_on_logout"):
+            return f"Deleted the password of {user} at {url} from the keyring (keyring_delete_on_logout).\n"
+        return (f"The password of {user} at {url} stays in the keyring: logging out is not forgetting "
+                "(keyring_delete_on_logout = true deletes it at logout).\n")
+    if name == "exec":
+        return ("Password method 'exec' keeps its command's answer only inside one process: this command's "
+                "copy is dropped, the next process runs the command again.\n")
+    return f"Password method {name!r} was told to forget what it keeps for {url} (its forget hook ran).\n"
 
 
 # Standard methods without a forget hook because they hold nothing between processes.
@@ -772,6 +813,26 @@ def _setup_logging(verbose: bool) -> tuple[RedactingFormatter, logging.Handler]:
     return formatter, handler
 
 
+def _private_copy(parser: argparse.ArgumentParser, source: Path) -> Path:
+    """Read a pipe or device (``--config <(pass show linkahead-ini)``) once into a file only the
+    user can read, removed when the command ends: the configuration is read more than once."""
+    import atexit
+    import shutil
+    import tempfile
+
+    try:
+        data = source.read_bytes()
+    except OSError as error:
+        parser.error(f"--config {source}: cannot be read ({error.strerror})")
+    folder = Path(tempfile.mkdtemp(prefix="linkahead-auth-config-"))  # mode 0700
+    atexit.register(shutil.rmtree, folder, True)
+    copy = folder / "pylinkahead.ini"
+    descriptor = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    return copy
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``linkahead-auth``; returns the exit code."""
     parser = build_parser()
@@ -779,7 +840,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config is not None:
         config_path = Path(args.config).expanduser()
         if not config_path.is_file():
-            parser.error(f"--config {args.config}: no such file")
+            if not config_path.exists():
+                parser.error(f"--config {args.config}: no such file")
+            config_path = _private_copy(parser, config_path)  # a pipe: --config <(...)
         os.environ[configuration.ENV_INI] = str(config_path)
         configuration._reset_config()  # read the file named here, not one read before
     formatter, handler = _setup_logging(args.verbose)

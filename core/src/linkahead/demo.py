@@ -53,7 +53,9 @@ def _demo_one(name: str, server: LinkAheadTestServer, workdir: Path) -> str:
     except LinkAheadException as error:
         raise _Skip(" ".join(error.msg.split())) from None
     if config is None:
-        raise _Skip("needs outside help, e.g. a terminal")
+        if not method.manager.hook.demo_config.get_hookimpls():
+            raise _Skip("its plugin has no demo_config hook, so the demo cannot set it up")
+        raise _Skip("its plugin says it cannot log in to the demo server by itself (demo_config returned None)")
     # The user's own pylinkahead.ini and proxy variables must not leak into the demo: point
     # PYLINKAHEADINI at an empty file (unless the plugin chose one) and switch proxies off.
     if "PYLINKAHEADINI" not in os.environ:

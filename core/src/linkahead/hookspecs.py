@@ -236,8 +236,9 @@ def demo_config(server: LinkAheadTestServer, workdir: Path) -> Mapping[str, Any]
     (a throw-away password store, a keyring file, a script).
 
     **Returns**: keyword arguments for :func:`~linkahead.configure_connection` (``url`` and
-    ``password_method`` are filled in by the demo), or ``None`` when the method cannot be shown
-    without outside help (for example it needs a terminal); the demo then lists it as skipped.
-    Raise :class:`~linkahead.exceptions.LinkAheadException` with a reason to report a skip as well.
+    ``password_method`` are filled in by the demo). When the method cannot be shown without outside
+    help, raise a :class:`~linkahead.exceptions.LinkAheadException` whose message says why (``input``:
+    it asks a person for the password); the demo lists the method as skipped with that reason.
+    ``None`` skips it too, with a reason that can only say the plugin cannot log in by itself.
     Set environment variables through ``os.environ`` only for the demo's own process.
     """

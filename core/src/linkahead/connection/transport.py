@@ -371,7 +371,11 @@ class RequestsTransport:
 
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
                 body: bytes | str | None = None) -> RequestsResponse:
-        """Send one request to ``<base url><path>``; no retries, no redirects.
+        """Send one request to ``<base url><path>``; no redirects, and no retries but one:
+
+        a ``GET``, ``HEAD`` or ``OPTIONS`` whose connection was closed before any answer came (a
+        kept-alive connection that the server or a proxy had just dropped) is sent once more, on
+        a new connection, within the same time-out. Nothing else is repeated.
 
         :raises LinkAheadTimeoutError: no connection or no answer within ``timeout``.
         :raises LinkAheadConnectionError: refused, TLS check failed, proxy failed, connection reset.
@@ -387,10 +391,20 @@ class RequestsTransport:
             WATCHDOG.watch(deadline)
         set_current(deadline)
         try:
-            response = session.request(
-                method, url, headers=headers, data=body, timeout=self._timeout,
-                stream=True, allow_redirects=False,
-            )
+            try:
+                response = session.request(
+                    method, url, headers=headers, data=body, timeout=self._timeout,
+                    stream=True, allow_redirects=False,
+                )
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+                if not (method.upper() in _SAFE_TO_REPEAT and _closed_before_an_answer(error)):
+                    raise
+                logger.debug("The connection for %s %s was closed before any answer (a dropped kept-alive "
+                             "connection); sending it once more.", method, path)
+                response = session.request(
+                    method, url, headers=headers, data=body, timeout=self._timeout,
+                    stream=True, allow_redirects=False,
+                )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             failure = _connection_error(error, url, context)
         except UnicodeError as error:
@@ -594,6 +608,18 @@ def _timeout_kind(error: BaseException) -> str | None:
         if isinstance(inner, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
             return "read"
     return None
+
+
+# Requests without side effects: one that met a dropped kept-alive connection is sent once more.
+_SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _closed_before_an_answer(error: BaseException) -> bool:
+    """The connection was closed before any byte of an answer (not a time-out, not a cut answer)."""
+    if _timeout_kind(error) is not None:
+        return False
+    return any(isinstance(inner, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+               for inner in _causes(error))
 
 
 # A connection that was made and then broke: the server closed it, or cut the answer short.

@@ -192,7 +192,7 @@ def _banner(out: TextIO, server: LinkAheadTestServer, ca_file: Path | None) -> N
         lines.append(f"TLS certificate authority: {ca_file} (trust it with cacert; removed when the server stops)")
     lines += [
         "",
-        "A pylinkahead.ini for it:",
+        "A pylinkahead.ini for it (it holds a password: save it, then chmod 600 pylinkahead.ini):",
         "",
         "    [Connection]",
         f"    url = {url}",

@@ -25,6 +25,7 @@ import requests
 from fake_sso import FakeAcmeSso
 from linkahead.exceptions import LoginFailedError
 from linkahead.testing import LinkAheadTestServer
+from linkahead.testing.terminal import Terminal
 
 pytest.importorskip("linkahead_auth_exec", reason="needs password_method exec: pip install linkahead-auth-exec")
 
@@ -52,7 +53,7 @@ def exec_options(sso: FakeAcmeSso) -> dict[str, Any]:
 
 def run_on_a_terminal(linkahead_server: LinkAheadTestServer, sso: FakeAcmeSso, action: str) -> str:
     """Start the program on a pty, read the prompt, answer it with ``action``; the transcript."""
-    child = pexpect.spawn(sys.executable, ["-c", PROGRAM, linkahead_server.url, json.dumps(exec_options(sso))],
+    child = Terminal(sys.executable, ["-c", PROGRAM, linkahead_server.url, json.dumps(exec_options(sso))],
                           env=dict(os.environ), encoding="utf-8", timeout=30)
     try:
         child.expect(r"open (\S+) and enter ([A-Z]{4}-[A-Z]{4})")

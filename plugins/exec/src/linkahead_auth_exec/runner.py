@@ -21,9 +21,12 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 from linkahead.exceptions import ConfigurationError
 
@@ -87,9 +90,10 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], timeout: float, int
             "bounded output and a clean kill; on Windows use another password method."
         )
     started = time.monotonic()
-    with _terminal_restored(interactive):
+    with _terminal_restored(interactive), _InterruptHeld() as held:
         process = _start(argv, env, interactive)
         try:
+            held.release()  # a Ctrl-C that came while the command was being started is raised here
             stdout, stderr = _collect(process, started + timeout)
         except _TimedOut:
             _kill(process)
@@ -120,6 +124,49 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], timeout: float, int
             returncode=process.returncode,
         )
     return stdout
+
+
+class _InterruptHeld:
+    """Holds back a Ctrl-C (SIGINT) that arrives while the command is being started.
+
+    Raised inside ``Popen``, a ``KeyboardInterrupt`` would leave the command running without
+    anyone to kill it: in interactive mode it goes on reading the terminal, so the person's Ctrl-C
+    seems lost (the command is still waiting for an answer, and keeps the terminal open after the
+    program has ended). Held back until :meth:`release`, the interrupt is raised where
+    :func:`run_command` kills the command. Only the main thread receives SIGINT as
+    ``KeyboardInterrupt``; elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self._held = False
+        self._installed = False
+
+    def __enter__(self) -> _InterruptHeld:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._hold)
+                self._installed = True
+            except (ValueError, OSError):  # no signals here (an embedded interpreter)
+                pass
+        return self
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        """Put the previous handler back, then deliver a held Ctrl-C to it (as if it came now)."""
+        if not self._installed:
+            return
+        self._installed = False
+        signal.signal(signal.SIGINT, self._previous)
+        if self._held:
+            self._held = False
+            signal.raise_signal(signal.SIGINT)  # the previous handler decides: KeyboardInterrupt, ignore, ...
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._installed:  # the command did not start: nothing to clean up, deliver it now
+            self.release()
 
 
 def _start(argv: Sequence[str], env: Mapping[str, str], interactive: bool) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from linkahead import Credentials, PasswordCredentials, hookimpl
-from linkahead.exceptions import LoginFailedError
+from linkahead.exceptions import LinkAheadException, LoginFailedError
 
 __all__ = ["get_credentials", "refresh", "ask"]
 
@@ -67,3 +67,9 @@ def refresh(config: Mapping[str, Any], credentials: Credentials, reason: str) ->
     if reason == "rejected":
         return ask(config, again=True)
     return None
+
+
+@hookimpl
+def demo_config() -> None:
+    """The demo logs in unattended; this method needs a person to type the password."""
+    raise LinkAheadException("asks a person at a terminal for the password; the demo runs unattended")

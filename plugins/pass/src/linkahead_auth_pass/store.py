@@ -132,7 +132,8 @@ def _missing_message(store: Store, identifier: str) -> str:
     if close:
         hint = " Close entries: " + ", ".join(repr(entry) for entry in close) + "."
     elif entries:
-        hint = f" The store has {len(entries)} entries; list them with 'pass ls'."
+        count = "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
+        hint = f" The store has {count}; list them with 'pass ls'."
     else:
         hint = " The store has no entries yet."
     return (
