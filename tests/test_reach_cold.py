@@ -82,13 +82,16 @@ def test_pluggy_is_imported_only_at_the_first_hook_call(linkahead_server: LinkAh
     code = ("import sys, linkahead\n"
             f"linkahead.configure_connection(url={linkahead_server.url!r}, username='admin', "
             f"password={linkahead_server.users['admin']!r}, session_cache='none')\n"
-            "print('pluggy' in sys.modules, 'inspect' in sys.modules)\n"
+            "print('pluggy' in sys.modules, 'inspect' in sys.modules, 'importlib.metadata' in sys.modules)\n"
             "linkahead.get_connection().retrieve(['Info']).read()\n"
             "print('pluggy' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env=dict(os.environ))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False", "True"]
+    pluggy_after_configure, inspect_loaded, metadata_loaded, pluggy_after_request = result.stdout.split()
+    assert (pluggy_after_configure, pluggy_after_request) == ("False", "True")
+    # inspect stays off our path; from 3.13 on importlib.metadata (which requests loads) imports it.
+    assert inspect_loaded == "False" or metadata_loaded == "True"
 
 
 def _module(name: str, **functions: object) -> types.ModuleType:
