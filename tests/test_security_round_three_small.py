@@ -185,3 +185,38 @@ def test_a_runtime_folder_in_memory_is_quiet(monkeypatch: pytest.MonkeyPatch,
         import shutil
 
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_the_runtime_folder_is_looked_up_once_and_the_temporary_one_not_at_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linkahead_server: LinkAheadTestServer) -> None:
+    """Reading /proc/self/mountinfo is not free on a node with thousands of mounts: once per runtime
+    folder and process, and never for the temporary-directory store unless DEBUG is logged."""
+    from linkahead import session_store
+
+    looked_up: list[str] = []
+    real = session_store.file_system_type
+
+    def counted(path: str) -> str | None:
+        looked_up.append(path)
+        return real(path)
+
+    monkeypatch.setattr(session_store, "file_system_type", counted)  # a spy: the real lookup still runs
+    monkeypatch.delenv("LINKAHEAD_SESSION_CACHE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    password = linkahead_server.users["admin"]
+    for _ in range(3):
+        linkahead.configure_connection(url=linkahead_server.url, username="admin", password=password,
+                                       session_cache="auto")
+    assert looked_up == []
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSessionStoreWarning)  # whether it warns is tested above
+        for _ in range(3):
+            linkahead.configure_connection(url=linkahead_server.url, username="admin", password=password,
+                                           session_cache="auto")
+    assert looked_up.count(str(runtime)) in (1, 2), looked_up  # the check, and the warning's text on disk
+    assert set(looked_up) == {str(runtime)}

@@ -112,11 +112,16 @@ def credential_source(config: Any) -> tuple[str, bytes | None]:
     return (canonical(public) if public else ""), (canonical(secret).encode() if secret else None)
 
 
-_warned_on_disk: set[str] = set()
+_checked_runtime: set[str] = set()  # runtime folders whose file system this process has looked up
 
 
 def _warn_if_on_disk(directory: str) -> None:
-    """Warn (once per folder and process) when the default store's runtime folder is not in memory."""
+    """Warn (once per folder and process) when the default store's runtime folder is not in memory.
+
+    The file system is looked up once per folder and process: reading ``/proc/self/mountinfo`` is
+    cheap on a laptop and is not on a cluster node with thousands of mounts, and a script may
+    configure its connection many times.
+    """
     from ..session_store import file_system_type, in_memory
 
     parent = os.path.dirname(directory)
@@ -125,12 +130,15 @@ def _warn_if_on_disk(directory: str) -> None:
         # The per-user folder in the temporary directory (no private $XDG_RUNTIME_DIR): disk or
         # memory is whatever the system's temporary directory is, as for tmux's and ssh-agent's
         # sockets, and documented so; a warning in every script would make the default unusable.
-        logger.debug("The session store %s is in the temporary directory (file system %s).", directory,
-                     file_system_type(parent))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("The session store %s is in the temporary directory (file system %s).", directory,
+                         file_system_type(parent))
         return
-    if parent in _warned_on_disk or in_memory(parent) is not False:
+    if parent in _checked_runtime:
         return
-    _warned_on_disk.add(parent)
+    _checked_runtime.add(parent)
+    if in_memory(parent) is not False:
+        return
     from .transport import _caller_stacklevel
 
     warnings.warn(
