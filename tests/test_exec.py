@@ -660,12 +660,17 @@ def test_expiry_refresh_keeps_its_margin_under_steady_traffic(linkahead_server: 
         return [record for record in caplog.records if "(reason: expired)" in record.getMessage()]
 
     # Steady traffic: every answer renews the session cookie, which the core adopts.
+    starts: list[float] = []
     while not expired_refreshes() and time.time() < expires_at + 1.0:
+        starts.append(time.time())
         assert whoami() == "admin"
         time.sleep(0.02)
 
     [refresh] = expired_refreshes()
-    # The documented margin is a tenth of the lifetime (0.3 s here). Under load a request may take
-    # a while, so only "before expiry, and not long before the margin" is asserted.
-    assert refresh.created < expires_at, f"refreshed {refresh.created - expires_at:.3f} s after expiry"
-    assert refresh.created >= expires_at - 0.3 - 0.05, f"refreshed {expires_at - refresh.created:.3f} s early"
+    # The documented margin is a tenth of the lifetime (0.3 s here): the first request that starts
+    # inside it runs the command. Asserted on when requests started, not on when the command ran,
+    # because on a busy machine one request may take longer than the whole margin.
+    *quiet, refresher = [start for start in starts if start <= refresh.created]
+    assert refresher >= expires_at - 0.3 - 0.05, f"refreshed by a request {expires_at - refresher:.3f} s early"
+    assert all(start < expires_at for start in quiet), \
+        f"a request started {max(quiet) - expires_at:.3f} s after expiry without refreshing"

@@ -119,3 +119,27 @@ def test_plugin_errors_still_surface_at_configure_time(linkahead_server: LinkAhe
                            (_module("no_get_credentials", declare_options=declare_options), "get_credentials")):
         with pytest.raises(PluginError, match=wanted):
             linkahead.configure_connection(url=linkahead_server.url, password_method=module, session_cache="none")
+
+
+def test_configuring_pass_keyring_or_exec_imports_none_of_their_tools(linkahead_server: LinkAheadTestServer,
+                                                                      tmp_path: Path) -> None:
+    """With a stored session nothing is decrypted, read from a keyring or run: python-gnupg,
+    keyring and the exec runner (subprocess, selectors) are imported when credentials are needed."""
+    code = ("import sys, linkahead\n"
+            "url = sys.argv[1]\n"
+            "linkahead.configure_connection(url=url, username='admin', password_method='pass', "
+            "password_identifier='linkahead/admin', session_cache='none')\n"
+            "linkahead.configure_connection(url=url, username='admin', password_method='keyring', "
+            "session_cache='none')\n"
+            "linkahead.configure_connection(url=url, password_method='exec', exec_command=[sys.executable, '-V'], "
+            "session_cache='none')\n"
+            "tools = ['gnupg', 'keyring', 'linkahead_auth_pass.decrypt', 'linkahead_auth_exec.runner', 'getpass']\n"
+            "print(sorted(name for name in tools if name in sys.modules))\n"
+            "print(sorted(name for name in ('linkahead_auth_pass', 'linkahead_auth_keyring', 'linkahead_auth_exec') "
+            "if name in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code, linkahead_server.url], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tools, plugin_modules = result.stdout.splitlines()
+    assert tools == "[]"
+    assert plugin_modules == "['linkahead_auth_exec', 'linkahead_auth_keyring', 'linkahead_auth_pass']"

@@ -23,9 +23,8 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from linkahead import Credentials, Option, TokenCredentials, hookimpl
 from linkahead.exceptions import LoginFailedError
@@ -34,7 +33,6 @@ from linkahead.tokens import parse_token
 from .contract import CONTRACT_VERSION, ContractError, parse_output, parse_rfc3339
 from .errors import CredentialCommandError, CredentialOutputError
 from .options import OPTIONS, RESERVED_VARIABLES
-from .runner import run_command
 
 if TYPE_CHECKING:
     from linkahead.testing import LinkAheadTestServer
@@ -62,8 +60,7 @@ _MAX_MARGIN = 30.0
 _CacheKey = tuple[tuple[str, ...], str, str, tuple[tuple[str, str], ...]]
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     credentials: Credentials
     reuse_until: float
 
@@ -127,6 +124,10 @@ def _run_and_cache(config: Mapping[str, Any], key: _CacheKey, reason: str) -> Cr
     interactive = _interactive(config, argv[0])
     logger.debug("Running the credential command %r (reason: %s)%s.", argv[0], reason,
                  ", interactively on the terminal" if interactive else "")
+    # Imported here, not at the top: with a stored session no command runs, and the runner's
+    # imports (subprocess, selectors, signal) would only slow every short script's start.
+    from .runner import run_command
+
     stdout = run_command(argv, _environment(config, reason, interactive), float(config["exec_timeout"]),
                          interactive=interactive)
     try:

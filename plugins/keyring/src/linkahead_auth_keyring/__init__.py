@@ -19,7 +19,6 @@ Other programs (``linkahead-auth login``/``logout``) use :func:`store_password`,
 
 from __future__ import annotations
 
-import getpass
 import logging
 import sys
 import threading
@@ -97,6 +96,8 @@ def _how_to_store(config: Mapping[str, Any], username: str) -> str:
 def _ask(config: Mapping[str, Any], username: str, prompt: str) -> PasswordCredentials:
     """Ask on the terminal; the answer is stored when the server accepts it (:func:`login_result`)."""
     try:
+        import getpass  # termios and friends, only when a person is asked
+
         password = getpass.getpass(prompt)
     except (EOFError, KeyboardInterrupt):
         raise LoginFailedError(

@@ -12,17 +12,13 @@ Every call to the :mod:`keyring` library goes through :func:`_call`, which
 
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import shlex
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, wait
 from typing import Any, TypeVar
 
-import keyring
-import keyring.errors
 from linkahead.exceptions import ConfigurationError, LinkAheadException, LoginFailedError
 
 __all__ = [
@@ -121,6 +117,8 @@ def _configured_backend() -> tuple[str | None, str]:
     if chosen:
         return chosen, f"PYTHON_KEYRING_BACKEND={chosen!r}"
     try:
+        import configparser
+
         from keyring.util import platform_
 
         config_file = os.path.join(platform_.config_root(), "keyringrc.cfg")
@@ -136,6 +134,10 @@ def _configured_backend() -> tuple[str | None, str]:
 
 def _load_backend() -> Any:
     try:
+        # keyring is imported when a password is needed, not with this module: its import (entry
+        # points, jaraco, platform) would slow every start, also those served by a stored session.
+        import keyring
+
         return keyring.get_keyring()
     except (ImportError, AttributeError) as error:
         raise ConfigurationError(
@@ -172,6 +174,8 @@ _FILE_FIX = (
 
 
 def _failure(error: BaseException, backend: str, doing: str, secret: str | None) -> LoginFailedError:
+    import keyring.errors
+
     if isinstance(error, keyring.errors.NoKeyringError) or backend.startswith("keyring.backends.fail."):
         fix = (f"No usable keyring backend is installed or configured. Start a Secret Service in your "
                f"desktop session (GNOME Keyring, KWallet, KeePassXC), {_FILE_FIX}.")
@@ -187,6 +191,11 @@ def _failure(error: BaseException, backend: str, doing: str, secret: str | None)
 
 def _call(action: Callable[[Any], T], doing: str, timeout: float, secret: str | None = None) -> T:
     """Run ``action(backend)`` in a helper thread; LinkAhead errors for every failure."""
+    from concurrent.futures import Future, wait
+
+    # In this thread: an import in the helper thread could be abandoned half-done at the time-out.
+    import keyring  # noqa: F401
+
     outcome: Future[T] = Future()
 
     def run() -> None:
@@ -209,7 +218,7 @@ def _call(action: Callable[[Any], T], doing: str, timeout: float, secret: str | 
     except LinkAheadException:
         raise
     except Exception as error:  # noqa: BLE001 -- backends raise anything (D-Bus, OS, RuntimeError); all reported
-        backend = _describe(keyring.get_keyring())
+        backend = _describe(_load_backend())
         logger.debug("Keyring backend %s failed: %s", backend, _error_text(error, secret))
         raise _failure(error, backend, doing, secret) from None
 

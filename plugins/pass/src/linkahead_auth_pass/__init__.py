@@ -31,7 +31,6 @@ from linkahead import Credentials, Option, PasswordCredentials, hookimpl
 from linkahead.exceptions import ConfigurationError, LoginFailedError
 from linkahead.options import number, path, text
 
-from .decrypt import decrypt, gpg_settings
 from .store import check_identifier, entry_file, locate_store, shell_command
 
 if TYPE_CHECKING:
@@ -100,6 +99,10 @@ def read_credentials(config: Mapping[str, Any]) -> PasswordCredentials:
             "password_method 'pass' needs password_identifier, the password-store entry to read "
             "(e.g. linkahead/admin)."
         )
+    # Imported here, not at the top: with a stored session nothing is decrypted, and python-gnupg,
+    # subprocess and dataclasses would only slow every short script's start.
+    from .decrypt import decrypt, gpg_settings
+
     store = locate_store(config)
     file = entry_file(store, identifier)
     timeout = config.get("pass_timeout") or DEFAULT_TIMEOUT

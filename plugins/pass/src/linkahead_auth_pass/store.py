@@ -8,13 +8,11 @@ store: absolute paths, ``..`` and control characters are refused, and the file's
 
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from linkahead.exceptions import ConfigurationError
 
@@ -46,8 +44,7 @@ def check_identifier(value: Any) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Store:
+class Store(NamedTuple):
     """A password-store folder and the setting that chose it (for error messages)."""
 
     path: Path
@@ -128,6 +125,8 @@ def _missing_message(store: Store, identifier: str) -> str:
             f"The password_identifier {identifier!r} names a folder in {where}, not an entry. "
             f"Name an entry inside it: {shown}."
         )
+    import difflib  # only for this hint
+
     close = difflib.get_close_matches(identifier, entries, n=5, cutoff=0.5)
     if close:
         hint = " Close entries: " + ", ".join(repr(entry) for entry in close) + "."
