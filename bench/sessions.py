@@ -183,7 +183,20 @@ def bench_first_answer(run_child: RunChild, url: str, username: str, password: s
         rows.append({"method": method, "variant": variant,
                      "wall_ms": statistics.median(r[0] for r in runs_) * 1e3,
                      "cpu_ms": statistics.median(r[1] for r in runs_) * 1e3})
-    return {"rows": rows, "unavailable": unavailable}
+    return {"rows": rows, "unavailable": unavailable, "binding": binding_cost(password, runs)}
+
+
+def binding_cost(password: str, runs: int) -> dict[str, float]:
+    """What a warm store's check of a password given to the process costs: one PBKDF2 binding
+    (issue 18), computed once per process that uses a stored session with ``plain``."""
+    from linkahead.session_store import BINDING_ITERATIONS, bind
+
+    times = []
+    for _ in range(max(runs, 3)):
+        start = time.perf_counter()
+        bind(password.encode("utf-8"), os.urandom(16).hex())
+        times.append(time.perf_counter() - start)
+    return {"ms": statistics.median(times) * 1e3, "iterations": BINDING_ITERATIONS}
 
 
 def _env(home: Path) -> dict[str, str]:
