@@ -190,7 +190,9 @@ def ensure_venv(venv: Path, key: str, install: Sequence[str], log: Path) -> Path
     python = venv_python(venv)
     if python.exists() and stamp.exists() and stamp.read_text() == key:
         return python
-    print(f"Building {venv.relative_to(ROOT)} (pip install {' '.join(install)}) ...", file=sys.stderr, flush=True)
+    shown = venv.relative_to(ROOT) if venv.is_relative_to(ROOT) else venv
+    print(f"Building {shown} (pip install {' '.join(install)}) ...", file=sys.stderr, flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)  # build/ does not exist in a fresh checkout
     with log.open("w") as out:
         steps = [
             [sys.executable, "-m", "venv", "--clear", str(venv)],

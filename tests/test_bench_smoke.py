@@ -81,3 +81,24 @@ def test_render_without_markers_fails_clearly(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert finished.returncode == 1
     assert "lacks the markers" in finished.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_venv_is_built_where_no_build_folder_exists_yet(tmp_path: Path) -> None:
+    """A fresh checkout has no ``build/``: the full run's clean and legacy venvs (and their pip logs)
+    must still be made, not reported as 'not installable'."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH.parent))  # run.py imports its neighbours
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    folder = tmp_path / "build"  # does not exist
+    # "pip" is already in every new venv: nothing is downloaded, and the install succeeds.
+    python = bench.ensure_venv(folder / "venv", "key-1", ["--no-index", "pip"], folder / "venv.log")
+    assert python.exists()
+    assert (folder / "venv.log").exists() and (folder / "venv" / ".bench-key").read_text() == "key-1"
