@@ -5,6 +5,7 @@ text, a runtime folder on disk)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -188,10 +189,14 @@ def test_a_runtime_folder_in_memory_is_quiet(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_runtime_folder_is_looked_up_once_and_the_temporary_one_not_at_all(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linkahead_server: LinkAheadTestServer) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linkahead_server: LinkAheadTestServer,
+        caplog: pytest.LogCaptureFixture) -> None:
     """Reading /proc/self/mountinfo is not free on a node with thousands of mounts: once per runtime
     folder and process, and never for the temporary-directory store unless DEBUG is logged."""
     from linkahead import session_store
+
+    # As in a user's script; other tests may have left the logger at DEBUG (debug = true).
+    caplog.set_level(logging.INFO, logger="linkahead.connection")
 
     looked_up: list[str] = []
     real = session_store.file_system_type
@@ -209,6 +214,11 @@ def test_the_runtime_folder_is_looked_up_once_and_the_temporary_one_not_at_all(
         linkahead.configure_connection(url=linkahead_server.url, username="admin", password=password,
                                        session_cache="auto")
     assert looked_up == []
+    caplog.set_level(logging.DEBUG, logger="linkahead.connection")
+    linkahead.configure_connection(url=linkahead_server.url, username="admin", password=password,
+                                   session_cache="auto")
+    assert looked_up == [str(tmp_path)]  # the DEBUG line names the file system
+    looked_up.clear()
 
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
