@@ -502,7 +502,8 @@ def _decode(data: bytes) -> StoredSession | None:
     return entry
 
 
-_MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
+MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
+"""File system types (as :func:`file_system_type` names them) that keep their files in memory."""
 
 
 def file_system_type(path: str) -> str | None:
@@ -530,7 +531,7 @@ def file_system_type(path: str) -> str | None:
 def in_memory(path: str) -> bool | None:
     """Whether ``path`` lies on a file system in memory (tmpfs, ramfs); ``None``: cannot tell."""
     kind = file_system_type(path)
-    return None if kind is None else kind in _MEMORY_FILE_SYSTEMS
+    return None if kind is None else kind in MEMORY_FILE_SYSTEMS
 
 
 def resolve(setting: str) -> tuple[SessionStore | None, str]:

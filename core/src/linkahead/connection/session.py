@@ -122,7 +122,7 @@ def _warn_if_on_disk(directory: str) -> None:
     cheap on a laptop and is not on a cluster node with thousands of mounts, and a script may
     configure its connection many times.
     """
-    from ..session_store import file_system_type, in_memory
+    from ..session_store import MEMORY_FILE_SYSTEMS, file_system_type
 
     parent = os.path.dirname(directory)
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
@@ -137,13 +137,14 @@ def _warn_if_on_disk(directory: str) -> None:
     if parent in _checked_runtime:
         return
     _checked_runtime.add(parent)
-    if in_memory(parent) is not False:
+    kind = file_system_type(parent)
+    if kind is None or kind in MEMORY_FILE_SYSTEMS:
         return
     from .transport import _caller_stacklevel
 
     warnings.warn(
         f"The runtime folder {parent} ($XDG_RUNTIME_DIR) is not in memory (file system "
-        f"{file_system_type(parent)}): the session store's tokens written there reach a disk and may end "
+        f"{kind}): the session store's tokens written there reach a disk and may end "
         "up in backups. Use a tmpfs folder (systemd's /run/user/<uid>), set session_cache to a folder in "
         "memory, or session_cache = none.",
         InsecureSessionStoreWarning,
