@@ -64,12 +64,13 @@ def throwaway_user() -> Iterator[User]:
         os.chown(home, entry.pw_uid, entry.pw_gid)
         try:
             user = User(name, entry.pw_uid, entry.pw_gid, home)
-            probe = user.run("pass")
+            probe = user.run("import linkahead")
             if probe.returncode != 0:
-                # E.g. a pyenv interpreter whose libpython lies below root's private home: another
-                # user cannot start it (seen for 3.10 here; the default interpreter runs these tests).
+                # E.g. a pyenv interpreter whose libpython lies below root's private home (seen for
+                # 3.10 here), or a checkout below a private folder (mktemp -d): another user cannot
+                # start the interpreter or import the package under test.
                 reason = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-                pytest.skip(f"this interpreter cannot run as another user: {reason}")
+                pytest.skip(f"this interpreter cannot import linkahead as another user: {reason}")
             yield user
         finally:
             shutil.rmtree(home, ignore_errors=True)
